@@ -1,0 +1,1 @@
+//! Placeholder: Docker evidence (being written).

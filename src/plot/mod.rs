@@ -1,0 +1,1 @@
+//! Placeholder: per-run SVG plots (being written).

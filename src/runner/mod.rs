@@ -1,0 +1,12 @@
+//! Placeholder: being written.
+
+use std::process::ExitCode;
+
+/// Options of this subcommand.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {}
+
+/// Runs the subcommand.
+pub async fn main(_args: RunArgs) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("not implemented yet")
+}

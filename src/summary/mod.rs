@@ -1,0 +1,12 @@
+//! The run summary: model, statistics and renderers (`summary.json`, `summary.md`, `report.txt`).
+//!
+//! Nothing here imports tokio, reqwest, axum or redis: data in, data out.
+
+pub mod histogram;
+pub mod model;
+pub mod reloads;
+pub mod render;
+pub mod set;
+pub mod stats;
+
+pub use model::*;
