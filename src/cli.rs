@@ -29,7 +29,7 @@ pub enum Command {
     /// Serve the Tyk Dashboard mock: /system/policies, policy adds, Redis notifications.
     Dashboard(crate::dashboard::DashboardArgs),
     /// Drive the load against a gateway and write a summary with a verdict.
-    Run(crate::runner::RunArgs),
+    Run(Box<crate::runner::RunArgs>),
     /// Serve a stub gateway (a test double that speaks the gateway's side of the protocol).
     StubGateway(crate::stub::StubArgs),
     /// Compare two sets of runs and give a CI verdict.
@@ -45,7 +45,7 @@ pub fn main() -> anyhow::Result<ExitCode> {
     runtime.block_on(async move {
         match cli.command {
             Command::Dashboard(args) => crate::dashboard::main(args).await,
-            Command::Run(args) => crate::runner::main(args).await,
+            Command::Run(args) => crate::runner::main(*args).await,
             Command::StubGateway(args) => crate::stub::main(args).await,
             // The diff is pure data in, data out: it runs synchronously.
             Command::Diff(args) => crate::diff::main(args),

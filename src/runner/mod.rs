@@ -1,12 +1,263 @@
-//! Placeholder: being written.
+//! The load runner: `reload-repro run`.
+//!
+//! Flow of one run: validate options → create the run directory (proves it writable) → wait
+//! for Redis, the dashboard and the gateway → schedule scenarios open-loop while the watcher
+//! decides when to stop → drain → fetch the mock's fetch log → write the summary and its
+//! companions. Every path after the run directory exists ends in a written summary.
+//!
+//! Parts: [`options`] (flags), [`schedule`] (open loop), [`scenario`] (add → trigger → retry),
+//! [`backoff`] (retry schedule), [`client`] (HTTP), [`record`] (counters, collector),
+//! [`watch`] (stop rules, progress), [`stop`] (why it stopped), [`ready`] (readiness gates),
+//! [`finish`] (summary assembly), [`output`] (run directory, atomic files).
+
+pub mod backoff;
+pub mod client;
+pub mod finish;
+pub mod options;
+pub mod output;
+pub mod ready;
+pub mod record;
+pub mod scenario;
+pub mod schedule;
+pub mod stop;
+pub mod watch;
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Options of this subcommand.
-#[derive(Debug, Clone, clap::Args)]
-pub struct RunArgs {}
+use chrono::Utc;
+use tokio::sync::{mpsc, watch as tokio_watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-/// Runs the subcommand.
-pub async fn main(_args: RunArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+pub use options::{FailOn, RunArgs, RunOptions, Trigger};
+
+use self::client::Endpoints;
+use self::finish::{LoadOutcome, RunContext};
+use self::output::RunDir;
+use self::record::{Collector, LiveCounters, Timeline};
+use self::scenario::{ScenarioContext, run_scenario};
+use self::stop::{StopCause, StopSignal};
+use crate::summary::{Summary, Verdict};
+
+/// Lag above which a start counts as late.
+pub const LATE_THRESHOLD: Duration = Duration::from_millis(10);
+/// How long stopped scenarios get to hand in their records.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Entry point of `reload-repro run`.
+pub async fn main(args: RunArgs) -> anyhow::Result<ExitCode> {
+    crate::telemetry::init("info");
+    let options = RunOptions::from_args(&args)?;
+    let summaries = run_all(&options).await?;
+    Ok(exit_code(&options, &summaries))
+}
+
+/// Runs `options.runs` repetitions (each from a fresh policy pool) and returns their summaries.
+pub async fn run_all(options: &RunOptions) -> anyhow::Result<Vec<(RunDir, Summary)>> {
+    let mut done = Vec::new();
+    for run in 0..options.runs {
+        if run > 0 {
+            let endpoints = Endpoints::new(options)?;
+            endpoints
+                .reset_pool()
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot reset the policy pool between runs: {e}"))?;
+        }
+        let (dir, summary) = run_once(options).await?;
+        eprintln!("{}", crate::summary::render::render_table(&summary));
+        eprintln!("run directory: {}", dir.path.display());
+        let interrupted = summary.verdict == Verdict::Interrupted;
+        done.push((dir, summary));
+        if interrupted {
+            break;
+        }
+    }
+    if options.runs > 1 {
+        finish::write_set(options, &done)?;
+    }
+    Ok(done)
+}
+
+/// The exit status a finished set of runs maps to.
+pub fn exit_code(options: &RunOptions, summaries: &[(RunDir, Summary)]) -> ExitCode {
+    let verdicts: Vec<Verdict> = summaries.iter().map(|(_, s)| s.verdict).collect();
+    if let Some(code) = summaries
+        .iter()
+        .find_map(|(_, s)| finish::signal_exit_code(s))
+    {
+        return ExitCode::from(code);
+    }
+    if verdicts.contains(&Verdict::InfraError) {
+        return ExitCode::from(2);
+    }
+    let failing = match options.fail_on {
+        FailOn::Never => false,
+        FailOn::Hang => verdicts.contains(&Verdict::Hang),
+        FailOn::NotPass => verdicts.iter().any(|v| *v != Verdict::Pass),
+    };
+    if failing {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// One run: always ends in a written summary once the run directory exists.
+pub async fn run_once(options: &RunOptions) -> anyhow::Result<(RunDir, Summary)> {
+    let started_at = Utc::now();
+    let dir = RunDir::create(&options.out, &options.label, started_at)?;
+    let endpoints = Endpoints::new(options)?;
+    let ctx = RunContext::new(options, &dir, started_at);
+
+    if let Some(reason) = &options.record_infra_error {
+        let summary = finish::write_run(&ctx, ctx.infra_error(reason.clone()), None).await?;
+        return Ok((dir, summary));
+    }
+    let evidence = ready::connect_evidence(options).await;
+    if let Err(reason) = ready::wait_ready(options, &endpoints, evidence.as_ref()).await {
+        let summary = finish::write_run(&ctx, ctx.infra_error(reason), evidence).await?;
+        return Ok((dir, summary));
+    }
+    let outcome = match drive_load(options, &endpoints, &dir, evidence.as_ref()).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            let reason = format!("the load could not start: {e:#}");
+            let summary = finish::write_run(&ctx, ctx.infra_error(reason), evidence).await?;
+            return Ok((dir, summary));
+        }
+    };
+    let finished = finish::summarize(&ctx, &endpoints, outcome).await;
+    let summary = finish::write_run(&ctx, finished, evidence).await?;
+    Ok((dir, summary))
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The load phase: schedule, watch, drain, collect.
+async fn drive_load(
+    options: &RunOptions,
+    endpoints: &Endpoints,
+    dir: &RunDir,
+    evidence: Option<&crate::evidence::Evidence>,
+) -> anyhow::Result<LoadOutcome> {
+    let baseline = endpoints
+        .mock_stats()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (version, version_source) = endpoints.gateway_version().await;
+    let sampler = evidence.map(|e| e.start_sampling(Duration::from_secs(1)));
+
+    let cancel = CancellationToken::new();
+    let stop = Arc::new(StopSignal::new(cancel.clone()));
+    let counters = Arc::new(LiveCounters::default());
+    // A little lead so the first start is not already late.
+    let origin = Instant::now() + Duration::from_millis(20);
+    let origin_unix_ms = unix_ms(SystemTime::now()) + 20;
+    let horizon = options.duration + options.deadline + Duration::from_secs(30);
+    let timeline = Arc::new(Timeline::new(origin, horizon.as_secs() as usize + 1));
+    let scenario_ctx = Arc::new(ScenarioContext {
+        endpoints: endpoints.clone(),
+        trigger: options.trigger,
+        backoff: options.backoff.clone(),
+        seed: options.seed,
+        counters: counters.clone(),
+        timeline: timeline.clone(),
+        cancel: cancel.clone(),
+        stop: stop.clone(),
+        origin,
+    });
+
+    let (records_tx, mut records_rx) = mpsc::unbounded_channel();
+    let end_tx = records_tx.clone();
+    let writer = dir.scenarios_writer()?;
+    let scheduled = options.scheduled;
+    let collector = tokio::task::spawn_blocking(move || {
+        let mut collector = Collector::new(writer, scheduled);
+        // `None` is the end marker: scenarios that outlive the drain cannot keep this open.
+        while let Some(Some(record)) = records_rx.blocking_recv() {
+            collector.push(record);
+        }
+        collector.finish().0
+    });
+
+    let (done_tx, done_rx) = tokio_watch::channel(None);
+    let tracker = TaskTracker::new();
+    let scheduler = {
+        let tracker = tracker.clone();
+        let cancel = cancel.clone();
+        let counters = counters.clone();
+        let timeline = timeline.clone();
+        let rate = options.rate;
+        tokio::spawn(async move {
+            let report = schedule::run_schedule(
+                origin.into(),
+                rate,
+                scheduled,
+                LATE_THRESHOLD,
+                &cancel,
+                |seq, at, lag| {
+                    let at = at.into_std();
+                    counters
+                        .started
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    timeline.record_start(Instant::now());
+                    let ctx = scenario_ctx.clone();
+                    let tx = records_tx.clone();
+                    tracker.spawn(async move {
+                        let record = run_scenario(ctx, seq, at, lag).await;
+                        let _ = tx.send(Some(record));
+                    });
+                },
+            )
+            .await;
+            let _ = done_tx.send(Some(report.last_scheduled.map_or(origin, |t| t.into_std())));
+            report
+        })
+    };
+
+    let watch_input = watch::WatchInput {
+        counters: counters.clone(),
+        endpoints: endpoints.clone(),
+        baseline: baseline.clone(),
+        scheduled,
+        schedule_done: done_rx,
+        deadline: options.deadline,
+        stall_timeout: options.stall_timeout,
+        origin,
+        progress: !options.quiet,
+        dashboard_url: options.dashboard.clone(),
+    };
+    let final_stats = watch::watch_run(watch_input, stop.clone()).await;
+    let stopped_at = Instant::now();
+    let end_unix_ms = unix_ms(SystemTime::now());
+    cancel.cancel();
+    let schedule_report = scheduler.await?;
+    tracker.close();
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())
+        .await
+        .is_ok();
+    let _ = end_tx.send(None);
+    let collected = collector.await?;
+    Ok(LoadOutcome {
+        cause: stop.cause().unwrap_or(StopCause::Completed),
+        baseline,
+        final_stats,
+        schedule: schedule_report,
+        collected,
+        counters,
+        timeline,
+        origin,
+        origin_unix_ms,
+        end_unix_ms,
+        elapsed: stopped_at.saturating_duration_since(origin),
+        drained,
+        gateway_version: version,
+        gateway_version_source: version_source,
+        sampler,
+    })
 }

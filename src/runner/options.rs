@@ -1,0 +1,397 @@
+//! The runner's command line and its validated form.
+//!
+//! Raw flags (`RunArgs`) are turned into `RunOptions` before any work starts, so a bad flag
+//! fails with a message naming it and nothing is written or loaded.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use super::backoff::BackoffPolicy;
+
+/// Largest number of scenarios one run may schedule (`rate × duration`).
+pub const MAX_SCENARIOS: u64 = 2_000_000;
+/// Largest rate accepted, scenarios per second.
+pub const MAX_RATE: f64 = 100_000.0;
+
+/// How each scenario asks the gateway to reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Trigger {
+    /// The dashboard mock publishes a signed `PolicyChanged` on Redis (the seed's way).
+    Notify,
+    /// `GET /tyk/reload` on the gateway.
+    Reload,
+    /// `GET /tyk/reload/group` on the gateway (it publishes `GroupReload`).
+    Group,
+    /// Nothing: something else triggers reloads.
+    None,
+}
+
+impl Trigger {
+    /// The name used in summaries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Notify => "notify",
+            Trigger::Reload => "reload",
+            Trigger::Group => "group",
+            Trigger::None => "none",
+        }
+    }
+}
+
+/// When a written summary should still make the exit status non-zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// Exit 0 whenever a summary was written.
+    Never,
+    /// Exit 1 when the verdict is `hang`.
+    Hang,
+    /// Exit 1 for any verdict but `pass`.
+    NotPass,
+}
+
+/// Drive the load against a gateway and write a summary with a verdict.
+///
+/// Each scenario: add a policy at the dashboard mock, trigger a reload, then create a key bound
+/// to the new policy through the gateway's control API, retrying with backoff until it answers
+/// 200. Scenarios start on an open-loop schedule (i / rate); latency is measured from the
+/// scheduled start. The run always ends with a summary: a stalled gateway is a `hang` verdict.
+///
+/// Exit status: 0 when a summary was written (whatever the verdict, unless --fail-on), 1 when
+/// --fail-on matched, 2 on usage or infrastructure errors, 130/143 when interrupted.
+#[derive(Clone, Args)]
+pub struct RunArgs {
+    /// Gateway control API base URL.
+    #[arg(long, env = "REPRO_GATEWAY", default_value = "http://127.0.0.1:8080")]
+    pub gateway: String,
+    /// Gateway secret (`X-Tyk-Authorization`), the gateway's `secret` setting.
+    #[arg(
+        long,
+        env = "REPRO_SECRET",
+        default_value = "352d20ee67be67f6340b4c0605b044bc",
+        hide_default_value = true
+    )]
+    pub secret: String,
+    /// Dashboard mock base URL.
+    #[arg(long, env = "REPRO_DASHBOARD", default_value = "http://127.0.0.1:9000")]
+    pub dashboard: String,
+    /// Token for the mock's /repro/* routes, if it was started with one.
+    #[arg(long, env = "REPRO_ADMIN_TOKEN")]
+    pub admin_token: Option<String>,
+    /// Redis URL to check before the load (optional; compose passes it).
+    #[arg(long, env = "REPRO_REDIS")]
+    pub redis: Option<String>,
+    /// Scenario starts per second.
+    #[arg(
+        long,
+        env = "REPRO_RATE",
+        default_value_t = 500.0,
+        allow_negative_numbers = true
+    )]
+    pub rate: f64,
+    /// Length of the load phase (e.g. 5s, 1m).
+    #[arg(
+        long,
+        env = "REPRO_DURATION",
+        default_value = "5s",
+        allow_hyphen_values = true
+    )]
+    pub duration: String,
+    /// How each scenario triggers the reload.
+    #[arg(long, env = "REPRO_TRIGGER", value_enum, default_value_t = Trigger::Notify)]
+    pub trigger: Trigger,
+    /// How long after the last scheduled start waiting scenarios get before the verdict is `hang`.
+    #[arg(
+        long,
+        env = "REPRO_DEADLINE",
+        default_value = "120s",
+        allow_hyphen_values = true
+    )]
+    pub deadline: String,
+    /// End the run as `hang` when nothing succeeds and no policy is fetched for this long.
+    #[arg(
+        long,
+        env = "REPRO_STALL_TIMEOUT",
+        default_value = "30s",
+        allow_hyphen_values = true
+    )]
+    pub stall_timeout: String,
+    /// Retry schedule: `seed` (0.5 s ×1.5 ±50 %, 60 s cap), `fine` (50 ms ×1.5 ±20 %, 1 s cap),
+    /// or `initial=500ms,multiplier=1.5,jitter=0.5,max=60s`.
+    #[arg(long, env = "REPRO_BACKOFF", default_value = "seed")]
+    pub backoff: String,
+    /// Timeout of each HTTP request.
+    #[arg(long, env = "REPRO_REQUEST_TIMEOUT", default_value = "10s")]
+    pub request_timeout: String,
+    /// How long to wait for Redis, the dashboard and the gateway to be ready before the load.
+    #[arg(long, env = "REPRO_WAIT_READY", default_value = "30s")]
+    pub wait_ready: String,
+    /// Directory the run directories go under (`OUT/LABEL/<UTC timestamp>/`).
+    #[arg(long, env = "REPRO_OUT", default_value = "results")]
+    pub out: PathBuf,
+    /// Label of the run, e.g. the gateway tag; names the directory under --out.
+    #[arg(long, env = "REPRO_LABEL", default_value = "run")]
+    pub label: String,
+    /// Repetitions, each from a fresh policy pool, each in its own run directory, plus a set.
+    #[arg(long, env = "REPRO_RUNS", default_value_t = 1)]
+    pub runs: u32,
+    /// Make the exit status 1 for these verdicts even though a summary was written.
+    #[arg(long, env = "REPRO_FAIL_ON", value_enum, default_value_t = FailOn::Never)]
+    pub fail_on: FailOn,
+    /// Seed of the per-scenario jitter RNGs (scenario i uses seed + i).
+    #[arg(long, env = "REPRO_SEED", default_value_t = 0x5eed)]
+    pub seed: u64,
+    /// Compose project whose containers to collect evidence from (logs, images, stats).
+    #[arg(long, env = "REPRO_COMPOSE_PROJECT")]
+    pub compose_project: Option<String>,
+    /// Write an `infra_error` summary with this reason and run no load (for failures found
+    /// before the runner could start, e.g. a missing gateway image).
+    #[arg(long, env = "REPRO_RECORD_INFRA_ERROR")]
+    pub record_infra_error: Option<String>,
+    /// Show no progress bar or periodic progress lines.
+    #[arg(long, env = "REPRO_QUIET")]
+    pub quiet: bool,
+}
+
+impl std::fmt::Debug for RunArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunArgs")
+            .field("gateway", &self.gateway)
+            .field("secret", &"***")
+            .field("dashboard", &self.dashboard)
+            .field("rate", &self.rate)
+            .field("duration", &self.duration)
+            .field("trigger", &self.trigger)
+            .field("label", &self.label)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Validated options: every value checked, durations parsed, URLs normalised.
+#[derive(Clone)]
+pub struct RunOptions {
+    /// Gateway base URL without a trailing slash.
+    pub gateway: String,
+    /// Gateway secret.
+    pub secret: String,
+    /// Dashboard base URL without a trailing slash.
+    pub dashboard: String,
+    /// Admin token for /repro/*.
+    pub admin_token: Option<String>,
+    /// Redis URL to check before the load.
+    pub redis: Option<String>,
+    /// Starts per second.
+    pub rate: f64,
+    /// Load phase length.
+    pub duration: Duration,
+    /// Scenarios to schedule: ceil(rate × duration).
+    pub scheduled: u64,
+    /// Trigger kind.
+    pub trigger: Trigger,
+    /// Grace after the last scheduled start.
+    pub deadline: Duration,
+    /// Stall detector timeout.
+    pub stall_timeout: Duration,
+    /// Retry schedule.
+    pub backoff: BackoffPolicy,
+    /// Per-request timeout.
+    pub request_timeout: Duration,
+    /// Readiness wait.
+    pub wait_ready: Duration,
+    /// Output root.
+    pub out: PathBuf,
+    /// Run label.
+    pub label: String,
+    /// Repetitions.
+    pub runs: u32,
+    /// Exit policy.
+    pub fail_on: FailOn,
+    /// Jitter seed base.
+    pub seed: u64,
+    /// Compose project for evidence.
+    pub compose_project: Option<String>,
+    /// Pre-recorded infrastructure failure.
+    pub record_infra_error: Option<String>,
+    /// No progress output.
+    pub quiet: bool,
+}
+
+impl RunOptions {
+    /// Checks every flag; the error names the flag and what is allowed.
+    pub fn from_args(args: &RunArgs) -> anyhow::Result<Self> {
+        let rate = args.rate;
+        if !(rate.is_finite() && rate > 0.0 && rate <= MAX_RATE) {
+            anyhow::bail!(
+                "--rate {rate}: must be a number of scenarios per second in (0, {MAX_RATE}]"
+            );
+        }
+        let duration = parse_positive("--duration", &args.duration)?;
+        let scheduled = (rate * duration.as_secs_f64()).ceil() as u64;
+        if scheduled == 0 {
+            anyhow::bail!(
+                "--rate {rate} × --duration {}: schedules no scenario",
+                args.duration
+            );
+        }
+        if scheduled > MAX_SCENARIOS {
+            anyhow::bail!(
+                "--rate {rate} × --duration {} = {scheduled} scenarios: at most {MAX_SCENARIOS} per run (lower --rate or --duration, or use --runs)",
+                args.duration
+            );
+        }
+        let deadline = parse_positive("--deadline", &args.deadline)?;
+        if deadline < duration {
+            anyhow::bail!(
+                "--deadline {} is shorter than --duration {}: give waiting scenarios at least as long as the load lasts",
+                args.deadline,
+                args.duration
+            );
+        }
+        let stall_timeout = parse_positive("--stall-timeout", &args.stall_timeout)?;
+        let request_timeout = parse_positive("--request-timeout", &args.request_timeout)?;
+        let wait_ready = humantime::parse_duration(&args.wait_ready)
+            .map_err(|e| anyhow::anyhow!("--wait-ready `{}`: {e} (e.g. 30s)", args.wait_ready))?;
+        let backoff = BackoffPolicy::parse(&args.backoff)
+            .map_err(|e| anyhow::anyhow!("--backoff `{}`: {e}", args.backoff))?;
+        if args.label.is_empty()
+            || args.label.starts_with('.')
+            || !args
+                .label
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            anyhow::bail!(
+                "--label `{}`: use letters, digits, '.', '_' or '-' (it names a directory)",
+                args.label
+            );
+        }
+        if args.runs == 0 || args.runs > 100 {
+            anyhow::bail!("--runs {}: must be between 1 and 100", args.runs);
+        }
+        Ok(Self {
+            gateway: parse_base_url("--gateway", &args.gateway)?,
+            secret: args.secret.clone(),
+            dashboard: parse_base_url("--dashboard", &args.dashboard)?,
+            admin_token: args.admin_token.clone().filter(|t| !t.is_empty()),
+            redis: args.redis.clone().filter(|r| !r.is_empty()),
+            rate,
+            duration,
+            scheduled,
+            trigger: args.trigger,
+            deadline,
+            stall_timeout,
+            backoff,
+            request_timeout,
+            wait_ready,
+            out: args.out.clone(),
+            label: args.label.clone(),
+            runs: args.runs,
+            fail_on: args.fail_on,
+            seed: args.seed,
+            compose_project: args.compose_project.clone().filter(|p| !p.is_empty()),
+            record_infra_error: args.record_infra_error.clone(),
+            quiet: args.quiet,
+        })
+    }
+
+    /// Secrets to scrub from anything the runner prints or writes.
+    pub fn secrets(&self) -> Vec<&str> {
+        let mut secrets = vec![self.secret.as_str()];
+        if let Some(token) = &self.admin_token {
+            secrets.push(token);
+        }
+        secrets
+    }
+}
+
+fn parse_positive(flag: &str, value: &str) -> anyhow::Result<Duration> {
+    let d = humantime::parse_duration(value.trim()).map_err(|e| {
+        anyhow::anyhow!("{flag} `{value}`: {e} (write a positive duration such as 5s, 500ms, 2m)")
+    })?;
+    if d.is_zero() {
+        anyhow::bail!("{flag} `{value}`: must be longer than zero");
+    }
+    Ok(d)
+}
+
+/// Accepts `http://host:port[/path]`; names the flag when the scheme or host is missing.
+pub fn parse_base_url(flag: &str, value: &str) -> anyhow::Result<String> {
+    let url = reqwest::Url::parse(value).map_err(|e| {
+        anyhow::anyhow!(
+            "{flag} `{value}`: not a URL ({e}); write it with a scheme, e.g. http://127.0.0.1:8080"
+        )
+    })?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        anyhow::bail!("{flag} `{value}`: scheme must be http or https, e.g. http://127.0.0.1:8080");
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        anyhow::bail!("{flag} `{value}`: no host; write e.g. http://127.0.0.1:8080");
+    }
+    Ok(value.trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: RunArgs,
+    }
+
+    fn options(extra: &[&str]) -> anyhow::Result<RunOptions> {
+        let mut argv = vec!["run"];
+        argv.extend_from_slice(extra);
+        RunOptions::from_args(&Wrapper::try_parse_from(argv)?.args)
+    }
+
+    #[test]
+    fn defaults_are_the_seed_scenario() {
+        let o = options(&[]).unwrap();
+        assert_eq!(o.scheduled, 2500);
+        assert_eq!(o.backoff, BackoffPolicy::seed());
+        assert_eq!(o.trigger, Trigger::Notify);
+        assert_eq!(o.deadline, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn absurd_options_are_refused_naming_the_flag() {
+        let cases: &[(&[&str], &str)] = &[
+            (&["--rate", "0"], "--rate"),
+            (&["--rate", "-5"], "--rate"),
+            (&["--duration", "0s"], "--duration"),
+            (&["--duration", "-1s"], "--duration"),
+            (&["--rate", "100000", "--duration", "100s"], "at most"),
+            (&["--deadline", "1s", "--duration", "5s"], "--deadline"),
+            (&["--gateway", "127.0.0.1:8080"], "--gateway"),
+            (&["--dashboard", "localhost"], "--dashboard"),
+            (&["--label", "../x"], "--label"),
+            (&["--backoff", "jitter=3"], "--backoff"),
+        ];
+        for (argv, needle) in cases {
+            let err = options(argv)
+                .err()
+                .map(|e| format!("{e:#}"))
+                .unwrap_or_default();
+            assert!(
+                err.contains(needle),
+                "{argv:?} gave `{err}`, expected `{needle}`"
+            );
+        }
+    }
+
+    #[test]
+    fn trailing_slashes_are_dropped_from_base_urls() {
+        let o = options(&["--gateway", "http://gw:8080/"]).unwrap();
+        assert_eq!(o.gateway, "http://gw:8080");
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_secret() {
+        let w = Wrapper::try_parse_from(["run", "--secret", "hunter2hunter2"]).unwrap();
+        assert!(!format!("{:?}", w.args).contains("hunter2"));
+    }
+}

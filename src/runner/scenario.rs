@@ -1,0 +1,154 @@
+//! One scenario: add a policy at the mock → trigger a reload → create a key bound to it,
+//! retrying with backoff until the gateway answers 200, the run stops, or a fatal answer.
+//!
+//! Every wait races the run's cancellation, so a stopped run never waits on a scenario.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use super::backoff::BackoffPolicy;
+use super::client::{Endpoints, KeyAttempt};
+use super::options::Trigger;
+use super::record::{LiveCounters, Timeline};
+use super::stop::{StopCause, StopSignal};
+use crate::summary::{Outcome, ScenarioRecord};
+
+/// What every scenario of a run shares.
+pub struct ScenarioContext {
+    /// HTTP clients.
+    pub endpoints: Endpoints,
+    /// Trigger kind.
+    pub trigger: Trigger,
+    /// Retry schedule.
+    pub backoff: BackoffPolicy,
+    /// Jitter seed base (scenario `seq` uses `seed + seq`).
+    pub seed: u64,
+    /// Live counters.
+    pub counters: Arc<LiveCounters>,
+    /// Per-second series.
+    pub timeline: Arc<Timeline>,
+    /// Cancelled when the run stops.
+    pub cancel: CancellationToken,
+    /// Where a fatal answer stops the run.
+    pub stop: Arc<StopSignal>,
+    /// When the load started (schedule origin).
+    pub origin: Instant,
+}
+
+fn ms_between(from: Instant, to: Instant) -> f64 {
+    to.saturating_duration_since(from).as_secs_f64() * 1000.0
+}
+
+/// Runs scenario `seq`, scheduled at `scheduled`, started `lag` late; always returns its record.
+pub async fn run_scenario(
+    ctx: Arc<ScenarioContext>,
+    seq: u64,
+    scheduled: Instant,
+    lag: Duration,
+) -> ScenarioRecord {
+    let mut record = ScenarioRecord {
+        seq,
+        index: 0,
+        policy_id: String::new(),
+        scheduled_ms: ms_between(ctx.origin, scheduled),
+        lag_ms: lag.as_secs_f64() * 1000.0,
+        add_done_ms: None,
+        attempts: 0,
+        last_failure_ms: None,
+        success_ms: None,
+        outcome: Outcome::Outstanding,
+        last_error: None,
+    };
+    let outcome = drive(&ctx, seq, scheduled, &mut record).await;
+    record.outcome = outcome;
+    let now = Instant::now();
+    match outcome {
+        Outcome::Success => {
+            ctx.counters.succeeded.fetch_add(1, Ordering::Relaxed);
+            ctx.timeline.record_finish(now, true);
+        }
+        Outcome::Failed => {
+            ctx.counters.failed.fetch_add(1, Ordering::Relaxed);
+            ctx.timeline.record_finish(now, false);
+        }
+        Outcome::Outstanding => {}
+    }
+    record
+}
+
+async fn drive(
+    ctx: &ScenarioContext,
+    seq: u64,
+    scheduled: Instant,
+    record: &mut ScenarioRecord,
+) -> Outcome {
+    let cancel = &ctx.cancel;
+    let added = tokio::select! {
+        added = ctx.endpoints.add_policy() => added,
+        _ = cancel.cancelled() => return Outcome::Outstanding,
+    };
+    let policy = match added {
+        Ok(policy) => policy,
+        Err(e) => {
+            record.last_error = Some(e);
+            return Outcome::Failed;
+        }
+    };
+    ctx.counters.adds.fetch_add(1, Ordering::Relaxed);
+    record.index = policy.index;
+    record.policy_id = policy.id;
+    record.add_done_ms = Some(ms_between(scheduled, Instant::now()));
+
+    if ctx.trigger == Trigger::Reload || ctx.trigger == Trigger::Group {
+        let triggered = tokio::select! {
+            t = ctx.endpoints.trigger(ctx.trigger) => t,
+            _ = cancel.cancelled() => return Outcome::Outstanding,
+        };
+        match triggered {
+            Ok(()) => {
+                ctx.counters.triggers.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((true, e)) => {
+                ctx.stop.stop(StopCause::Fatal(e.clone()));
+                record.last_error = Some(e);
+                return Outcome::Failed;
+            }
+            // The key creation below will show whether the gateway is really gone.
+            Err((false, e)) => record.last_error = Some(e),
+        }
+    }
+
+    let mut backoff = ctx.backoff.start(ctx.seed.wrapping_add(seq));
+    loop {
+        record.attempts += 1;
+        ctx.counters.attempts.fetch_add(1, Ordering::Relaxed);
+        ctx.timeline.record_attempt(Instant::now());
+        let attempt = tokio::select! {
+            a = ctx.endpoints.create_key(&record.policy_id) => a,
+            _ = cancel.cancelled() => return Outcome::Outstanding,
+        };
+        let answered = Instant::now();
+        match attempt {
+            KeyAttempt::Created => {
+                record.success_ms = Some(ms_between(scheduled, answered));
+                return Outcome::Success;
+            }
+            KeyAttempt::NotYet(e) | KeyAttempt::Transient(e) => {
+                record.last_failure_ms = Some(ms_between(scheduled, answered));
+                record.last_error = Some(e);
+            }
+            KeyAttempt::Fatal(e) => {
+                ctx.stop.stop(StopCause::Fatal(e.clone()));
+                record.last_error = Some(e);
+                return Outcome::Failed;
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff.next_wait()) => {}
+            _ = cancel.cancelled() => return Outcome::Outstanding,
+        }
+    }
+}
