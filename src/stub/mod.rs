@@ -64,10 +64,10 @@ pub struct StubArgs {
     #[arg(long, env = "REPRO_REDIS", default_value = "redis://127.0.0.1:6379")]
     pub redis: String,
     /// Gateway secret: `X-Tyk-Authorization` must equal it on the control API.
-    #[arg(long, env = "REPRO_SECRET", default_value = DEFAULT_SECRET, hide_default_value = true)]
+    #[arg(long, env = "REPRO_SECRET", default_value = DEFAULT_SECRET, hide_default_value = true, hide_env_values = true)]
     pub secret: String,
     /// Node secret: sent to the dashboard and used to check notification signatures.
-    #[arg(long, env = "REPRO_NODE_SECRET", default_value = DEFAULT_SECRET, hide_default_value = true)]
+    #[arg(long, env = "REPRO_NODE_SECRET", default_value = DEFAULT_SECRET, hide_default_value = true, hide_env_values = true)]
     pub node_secret: String,
     /// Accept notifications without checking their signature (`allow_insecure_configs`).
     #[arg(long, env = "REPRO_ALLOW_INSECURE")]
@@ -177,8 +177,18 @@ pub async fn serve(
         address = %listener.local_addr()?,
         "Stub gateway starting (a test double, not Tyk)"
     );
+    let trip = token.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = shutdown => trip.cancel(),
+            _ = trip.cancelled() => {}
+        }
+    });
     // The startup load is outside the queue; with the dashboard down the stub starts empty.
-    state.reload_policies().await;
+    tokio::select! {
+        _ = state.reload_policies() => {}
+        _ = token.cancelled() => return Ok(()),
+    }
 
     let tracker = TaskTracker::new();
     tracker.spawn(subscriber::run_subscriber(
@@ -191,13 +201,6 @@ pub async fn serve(
         args.tick,
         token.clone(),
     ));
-    let trip = token.clone();
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = shutdown => trip.cancel(),
-            _ = trip.cancelled() => {}
-        }
-    });
     tracker.close();
 
     let server = axum::serve(listener, control::app(state))

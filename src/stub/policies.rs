@@ -123,7 +123,7 @@ pub async fn fetch_policies(
         .timeout(FETCH_TIMEOUT)
         .send()
         .await
-        .map_err(|e| PolicyFetchError::Request(format!("{url}: {e}")))?;
+        .map_err(|e| PolicyFetchError::Request(format!("{url}: {}", error_chain(&e))))?;
     let status = reply.status().as_u16();
     if status == 403 {
         return Err(PolicyFetchError::Login { url });
@@ -131,7 +131,7 @@ pub async fn fetch_policies(
     let body = reply
         .bytes()
         .await
-        .map_err(|e| PolicyFetchError::Request(format!("{url}: {e}")))?;
+        .map_err(|e| PolicyFetchError::Request(format!("{url}: {}", error_chain(&e))))?;
     // 80k+ policies take tens of milliseconds to parse: keep that off the async workers.
     // v2.9.4 accepts a parseable list whatever the status (only 403 is special).
     let parsed = tokio::task::spawn_blocking(move || parse_policy_list(&body))
@@ -142,6 +142,18 @@ pub async fn fetch_policies(
         return Err(PolicyFetchError::Empty);
     }
     Ok(set)
+}
+
+/// `error sending request` alone says nothing: append every cause (refused, timed out, ...).
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 #[cfg(test)]

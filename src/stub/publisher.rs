@@ -24,15 +24,28 @@ impl std::fmt::Debug for Publisher {
     }
 }
 
+/// `redis://user:pass@host` → `redis://***@host`: a Redis password never reaches a log.
+fn display_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}***{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
 impl Publisher {
     /// Parses the URL; does not connect yet.
     pub fn new(url: &str) -> anyhow::Result<Self> {
         let client = redis::Client::open(url).map_err(|e| {
-            anyhow::anyhow!("--redis {url:?} is not a Redis URL ({e}): use redis://HOST:PORT")
+            anyhow::anyhow!(
+                "--redis {:?} is not a Redis URL ({e}): use redis://HOST:PORT",
+                display_url(url)
+            )
         })?;
         Ok(Self {
             client,
-            url: url.to_owned(),
+            url: display_url(url),
             connection: tokio::sync::Mutex::new(None),
         })
     }
@@ -42,7 +55,7 @@ impl Publisher {
         &self.client
     }
 
-    /// The URL, for error messages.
+    /// The URL without any password, for logs and error messages.
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -94,5 +107,20 @@ impl Publisher {
                 self.url
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn display_url_hides_a_redis_password() {
+        assert_eq!(
+            super::display_url("redis://:hunter2@redis:6379/0"),
+            "redis://***@redis:6379/0"
+        );
+        assert_eq!(
+            super::display_url("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
     }
 }

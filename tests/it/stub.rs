@@ -350,14 +350,14 @@ async fn change_during_a_reload(mode: ReloadMode) -> (Stub, Dashboard, TestRedis
     publish(&redis, &signed("PolicyChanged", NODE_SECRET)).await;
     stub.wait_for("counted 2 triggers", |s| s.triggers == 2)
         .await;
-    // Let the running reload end and any follow-up run its whole course.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
     (stub, dashboard, redis)
 }
 
 #[tokio::test]
 async fn v294_scheduling_loses_a_change_made_during_a_reload() {
     let (stub, _dashboard, _redis) = change_during_a_reload(ReloadMode::V294).await;
+    // Time for the running reload to end and for a follow-up, were there one, to run its course.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let stats = stub.stats().await;
     assert_eq!(stats.reloads, 1, "no follow-up reload");
     assert_eq!(stats.lost_trigger_candidates, 1);
@@ -368,7 +368,9 @@ async fn v294_scheduling_loses_a_change_made_during_a_reload() {
 #[tokio::test]
 async fn fixed_scheduling_picks_up_a_change_made_during_a_reload() {
     let (stub, _dashboard, _redis) = change_during_a_reload(ReloadMode::Fixed).await;
-    let stats = stub.stats().await;
+    let stats = stub
+        .wait_for("ran the follow-up", |s| s.policies_loaded == 2)
+        .await;
     assert_eq!(stats.reloads, 2, "a follow-up reload on the next tick");
     assert_eq!(stats.lost_trigger_candidates, 0);
     assert_eq!(stub.create_key("p2").await, 200);
