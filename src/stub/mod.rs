@@ -1,12 +1,234 @@
-//! Placeholder: being written.
+//! The stub gateway: a test double of the GATEWAY's side of the protocol (not Tyk), so the kit
+//! can be exercised where no Tyk image exists. Its version string always says `stub`: its
+//! numbers are never results.
+//!
+//! Parts: [`control`] (the control API), [`reload`] (scheduling state machine and loop),
+//! [`policies`] (the policy fetch), [`subscriber`] (Redis notifications), [`publisher`]
+//! (group reloads), [`state`] (what they share).
+//!
+//! A reload fetches the policy list at its START, then spends the programmed cost, and the new
+//! set becomes visible at its END: the window in which v2.9.4 scheduling loses triggers.
 
+pub mod control;
+pub mod policies;
+pub mod publisher;
+pub mod reload;
+pub mod state;
+pub mod subscriber;
+
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
-/// Options of this subcommand.
-#[derive(Debug, Clone, clap::Args)]
-pub struct StubArgs {}
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-/// Runs the subcommand.
-pub async fn main(_args: StubArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+pub use state::{StubConfig, StubState, StubStats};
+
+/// How long in-flight requests get to finish after a shutdown signal.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Default gateway secret and node secret (the same as the dashboard mock's default).
+const DEFAULT_SECRET: &str = "352d20ee67be67f6340b4c0605b044bc";
+
+/// Which gateway reload scheduling to emulate (protocol §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReloadMode {
+    /// v2.9.4: triggers during a reload are counted as served by it and may be lost.
+    #[value(name = "v2.9.4")]
+    V294,
+    /// The fix (v2.9.4.4, v3.1+, v5): triggers queue for the next tick; none is lost.
+    #[value(name = "fixed", alias = "v2.9.4.4")]
+    Fixed,
+}
+
+/// The version the stub reports on `/hello`; always marked `stub`.
+pub fn version_string(mode: ReloadMode) -> &'static str {
+    match mode {
+        ReloadMode::V294 => "stub/v2.9.4-scheduling",
+        ReloadMode::Fixed => "stub/fixed-scheduling",
+    }
+}
+
+/// Options of `stub-gateway`.
+#[derive(Clone, clap::Args)]
+pub struct StubArgs {
+    /// Address the control API listens on.
+    #[arg(long, env = "REPRO_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Policy connection string: policies are fetched from `{dashboard}/system/policies`.
+    #[arg(long, env = "REPRO_DASHBOARD", default_value = "http://127.0.0.1:9000")]
+    pub dashboard: String,
+    /// Redis the notifications arrive on (and group reloads are published to).
+    #[arg(long, env = "REPRO_REDIS", default_value = "redis://127.0.0.1:6379")]
+    pub redis: String,
+    /// Gateway secret: `X-Tyk-Authorization` must equal it on the control API.
+    #[arg(long, env = "REPRO_SECRET", default_value = DEFAULT_SECRET, hide_default_value = true, hide_env_values = true)]
+    pub secret: String,
+    /// Node secret: sent to the dashboard and used to check notification signatures.
+    #[arg(long, env = "REPRO_NODE_SECRET", default_value = DEFAULT_SECRET, hide_default_value = true, hide_env_values = true)]
+    pub node_secret: String,
+    /// Accept notifications without checking their signature (`allow_insecure_configs`).
+    #[arg(long, env = "REPRO_ALLOW_INSECURE")]
+    pub allow_insecure: bool,
+    /// Reload scheduling to emulate: `v2.9.4` (loses triggers) or `fixed`.
+    #[arg(long, env = "REPRO_RELOAD_MODE", value_enum, default_value = "fixed")]
+    pub reload_mode: ReloadMode,
+    /// Reload loop tick (the gateway's is 1s), e.g. `1s`, `200ms`.
+    #[arg(long, env = "REPRO_TICK", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub tick: Duration,
+    /// Fixed cost of one reload in milliseconds (spent after the fetch).
+    #[arg(long, env = "REPRO_RELOAD_COST_MS", default_value_t = 0)]
+    pub reload_cost_ms: u64,
+    /// Extra reload cost per policy loaded, in microseconds (80k policies × 10 ≈ 0.8 s).
+    #[arg(long, env = "REPRO_PER_POLICY_COST_US", default_value_t = 0)]
+    pub per_policy_cost_us: u64,
+    /// After this many reloads, never reload again (triggers still accepted and logged).
+    #[arg(long, env = "REPRO_STALL_AFTER_RELOADS")]
+    pub stall_after_reloads: Option<u64>,
+    /// Wait before resubscribing to Redis after a failure (the gateway waits 10s).
+    #[arg(long, env = "REPRO_RESUBSCRIBE_DELAY", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub resubscribe_delay: Duration,
+}
+
+impl std::fmt::Debug for StubArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StubArgs")
+            .field("listen", &self.listen)
+            .field("dashboard", &self.dashboard)
+            .field("redis", &self.redis)
+            .field("secret", &"***")
+            .field("node_secret", &"***")
+            .field("allow_insecure", &self.allow_insecure)
+            .field("reload_mode", &self.reload_mode)
+            .field("tick", &self.tick)
+            .field("reload_cost_ms", &self.reload_cost_ms)
+            .field("per_policy_cost_us", &self.per_policy_cost_us)
+            .field("stall_after_reloads", &self.stall_after_reloads)
+            .field("resubscribe_delay", &self.resubscribe_delay)
+            .finish()
+    }
+}
+
+impl StubArgs {
+    /// Checks the options and turns them into the running configuration.
+    pub fn to_config(&self) -> anyhow::Result<StubConfig> {
+        if self.tick.is_zero() {
+            anyhow::bail!("--tick must be greater than zero (e.g. 1s)");
+        }
+        if !self.dashboard.starts_with("http://") && !self.dashboard.starts_with("https://") {
+            anyhow::bail!(
+                "--dashboard {:?} must be an http:// URL such as http://127.0.0.1:9000",
+                self.dashboard
+            );
+        }
+        Ok(StubConfig {
+            mode: self.reload_mode,
+            secret: self.secret.clone(),
+            node_secret: self.node_secret.clone(),
+            allow_insecure: self.allow_insecure,
+            dashboard: self.dashboard.clone(),
+            reload_cost: Duration::from_millis(self.reload_cost_ms),
+            per_policy_cost: Duration::from_micros(self.per_policy_cost_us),
+            stall_after_reloads: self.stall_after_reloads,
+        })
+    }
+}
+
+/// Runs `stub-gateway` until SIGINT/SIGTERM; exits 130/143 after a clean stop.
+pub async fn main(args: StubArgs) -> anyhow::Result<ExitCode> {
+    crate::telemetry::init("info");
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on {} ({e}): choose another --listen / REPRO_LISTEN",
+                args.listen
+            )
+        })?;
+    let (signal_tx, signal_rx) = tokio::sync::oneshot::channel();
+    let shutdown = async move {
+        let signal = crate::shutdown::next_signal().await;
+        tracing::info!(?signal, "Stopping stub gateway");
+        let _ = signal_tx.send(signal);
+    };
+    serve(listener, args, shutdown).await?;
+    Ok(match signal_rx.await {
+        Ok(signal) => ExitCode::from(signal.exit_code()),
+        Err(_) => ExitCode::SUCCESS,
+    })
+}
+
+/// Connects Redis (an error names the URL), loads policies once, then runs the subscriber, the
+/// reload loop and the control API on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    args: StubArgs,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let config = args.to_config()?;
+    let publisher = publisher::Publisher::new(&args.redis)?;
+    publisher.connect().await?;
+    let token = CancellationToken::new();
+    let state = Arc::new(StubState::new(config, publisher, token.clone())?);
+    tracing::info!(
+        version = version_string(args.reload_mode),
+        address = %listener.local_addr()?,
+        "Stub gateway starting (a test double, not Tyk)"
+    );
+    let trip = token.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = shutdown => trip.cancel(),
+            _ = trip.cancelled() => {}
+        }
+    });
+    // The startup load is outside the queue; with the dashboard down the stub starts empty.
+    tokio::select! {
+        _ = state.reload_policies() => {}
+        _ = token.cancelled() => return Ok(()),
+    }
+
+    let tracker = TaskTracker::new();
+    tracker.spawn(subscriber::run_subscriber(
+        state.clone(),
+        args.resubscribe_delay,
+        token.clone(),
+    ));
+    tracker.spawn(reload::run_reload_loop(
+        state.clone(),
+        args.tick,
+        token.clone(),
+    ));
+    tracker.close();
+
+    let server = axum::serve(listener, control::app(state))
+        .with_graceful_shutdown(token.clone().cancelled_owned());
+    let mut served = tokio::spawn(async move { server.await });
+    // The server only ends on its own if it failed; either way everything else stops too.
+    let ended_early = tokio::select! {
+        result = &mut served => Some(result),
+        _ = token.cancelled() => None,
+    };
+    token.cancel();
+    let drained = tokio::time::timeout(DRAIN_DEADLINE, async {
+        let result = match ended_early {
+            Some(result) => result,
+            None => served.await,
+        };
+        tracker.wait().await;
+        result
+    })
+    .await;
+    match drained {
+        Ok(Ok(result)) => result.map_err(|e| anyhow::anyhow!("control API server failed: {e}")),
+        Ok(Err(e)) => anyhow::bail!("control API server task failed: {e}"),
+        Err(_) => {
+            tracing::warn!(
+                "In-flight requests still open after {DRAIN_DEADLINE:?}; stopping anyway"
+            );
+            Ok(())
+        }
+    }
 }

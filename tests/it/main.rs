@@ -1,0 +1,4 @@
+//! All integration tests in one binary, so they link once.
+
+mod stub;
+mod support;
