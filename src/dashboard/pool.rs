@@ -150,6 +150,12 @@ impl PolicyPool {
             r#"{comma}{{"id":"{id}","_id":"{object_id}","name":"policy-name-{index}","org_id":{}}}"#,
             self.org_json
         );
+        if inner.tail.capacity() == 0 {
+            // Reserve the whole segment once: growing by doubling would copy up to half a
+            // megabyte under the lock, and shrinking at freeze time would copy it again.
+            let room = (encoded.len() + 8) * self.segment_policies;
+            inner.tail.reserve_exact(room);
+        }
         inner.tail.extend_from_slice(encoded.as_bytes());
         inner.tail_policies += 1;
         inner.count = index;
@@ -157,9 +163,8 @@ impl PolicyPool {
             inner.first_id = Some(id);
         }
         if inner.tail_policies >= self.segment_policies {
-            let mut full = std::mem::take(&mut inner.tail);
-            // Bytes keeps the whole allocation alive: drop the growth slack before freezing.
-            full.shrink_to_fit();
+            // The slack left by the reservation above is a few percent of the segment.
+            let full = std::mem::take(&mut inner.tail);
             inner.frozen.push(Bytes::from(full));
             inner.tail_policies = 0;
         }
