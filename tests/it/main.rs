@@ -1,4 +1,6 @@
 //! All integration tests in one binary, so they link once.
 
+mod dashboard;
+mod evidence;
 mod stub;
 mod support;

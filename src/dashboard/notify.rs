@@ -1,0 +1,172 @@
+//! Publishing `PolicyChanged` on Redis after each add, the way the real dashboard tells gateways.
+//!
+//! The message is signed with the node secret (tyk-protocol §4) so it is accepted whether or not
+//! the gateway checks signatures. It never changes, so it is encoded once. Publishing goes through
+//! a small connection pool with a timeout on every step: a slow Redis must delay a notification,
+//! never wedge the add that precedes it.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use deadpool_redis::{Config, Pool, Runtime};
+
+use crate::protocol::{NOTIFICATION_CHANNEL, Notification};
+
+/// How long one publish (pool checkout + PUBLISH) may take before it counts as failed.
+pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How the mock tells gateways a policy changed.
+pub enum Publisher {
+    /// `--notify none`: adds are silent (the runner triggers reloads itself).
+    Disabled,
+    /// `--notify redis`: PUBLISH on `tyk.cluster.notifications`.
+    Redis(RedisPublisher),
+}
+
+/// A Redis pool plus the pre-encoded, signed `PolicyChanged` message.
+pub struct RedisPublisher {
+    pool: Pool,
+    message: String,
+    url_for_humans: String,
+}
+
+impl Publisher {
+    /// Publishes one `PolicyChanged`; `Ok(false)` when notifications are disabled.
+    pub async fn publish_policy_changed(&self) -> anyhow::Result<bool> {
+        match self {
+            Publisher::Disabled => Ok(false),
+            Publisher::Redis(redis) => redis.publish().await.map(|()| true),
+        }
+    }
+}
+
+impl RedisPublisher {
+    /// Connects to `url` and checks it answers PING within `timeout`, before anything is served.
+    pub async fn connect(url: &str, node_secret: &str, timeout: Duration) -> anyhow::Result<Self> {
+        let url_for_humans = redact_url(url);
+        let password = url_password(url);
+        let unreachable = |cause: String| {
+            let cause = crate::telemetry::redact(&cause, &[&password, node_secret]);
+            anyhow::anyhow!(
+                "cannot reach Redis at {url_for_humans}: {cause} \
+                 (start redis-server or pass --redis / REPRO_REDIS)"
+            )
+        };
+        let pool = Config::from_url(url)
+            .create_pool(Some(Runtime::Tokio1))
+            .map_err(|e| unreachable(e.to_string()))?;
+        let ping = async {
+            let mut conn = pool.get().await.map_err(|e| e.to_string())?;
+            redis::cmd("PING")
+                .query_async::<String>(&mut conn)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        match tokio::time::timeout(timeout, ping).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(cause)) => return Err(unreachable(cause)),
+            Err(_) => return Err(unreachable(format!("no answer to PING within {timeout:?}"))),
+        }
+        let message =
+            serde_json::to_string(&Notification::signed("PolicyChanged", "", node_secret))
+                .context("encoding the PolicyChanged notification")?;
+        Ok(Self {
+            pool,
+            message,
+            url_for_humans,
+        })
+    }
+
+    /// The Redis URL with any password replaced by `***`.
+    pub fn url(&self) -> &str {
+        &self.url_for_humans
+    }
+
+    async fn publish(&self) -> anyhow::Result<()> {
+        let send = async {
+            let mut conn = self.pool.get().await?;
+            redis::cmd("PUBLISH")
+                .arg(NOTIFICATION_CHANNEL)
+                .arg(&self.message)
+                .query_async::<i64>(&mut conn)
+                .await?;
+            anyhow::Ok(())
+        };
+        tokio::time::timeout(PUBLISH_TIMEOUT, send)
+            .await
+            .map_err(|_| anyhow::anyhow!("PUBLISH took longer than {PUBLISH_TIMEOUT:?}"))?
+            .with_context(|| format!("publishing PolicyChanged on {}", self.url_for_humans))
+    }
+}
+
+/// `redis://user:secret@host` → `redis://user:***@host`; URLs without credentials are unchanged.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_owned();
+    };
+    let userinfo = &rest[..at];
+    let shown = match userinfo.split_once(':') {
+        Some((user, _)) => format!("{user}:***"),
+        // A lone userinfo may be a password (`redis://secret@host`): hide it whole.
+        None => "***".to_owned(),
+    };
+    format!("{scheme}://{shown}{}", &rest[at..])
+}
+
+fn url_password(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            userinfo
+                .split_once(':')
+                .map_or(userinfo, |(_, p)| p)
+                .to_owned()
+        }
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_in_redis_urls_are_hidden() {
+        assert_eq!(
+            redact_url("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
+        assert_eq!(redact_url("redis://:pw@h:1/0"), "redis://:***@h:1/0");
+        assert_eq!(redact_url("redis://u:pw@h"), "redis://u:***@h");
+        assert_eq!(redact_url("redis://pw@h"), "redis://***@h");
+        assert_eq!(url_password("redis://u:pw@h/0"), "pw");
+        assert_eq!(url_password("redis://h/0"), "");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_redis_is_reported_with_its_url_and_what_to_do() {
+        // Bind then drop: the port is free and nothing listens on it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("redis://:hunter2@127.0.0.1:{port}");
+        let err = RedisPublisher::connect(&url, "nodesecret", Duration::from_secs(5))
+            .await
+            .err()
+            .unwrap();
+        let text = format!("{err:#}");
+        assert!(text.contains(&format!(
+            "cannot reach Redis at redis://:***@127.0.0.1:{port}"
+        )));
+        assert!(text.contains("REPRO_REDIS"));
+        assert!(!text.contains("hunter2") && !text.contains("nodesecret"));
+    }
+}

@@ -1,0 +1,199 @@
+//! HTTP handlers: the gateway's `/system/policies`, the runner's `/repro/*`, the seed's routes.
+
+use std::convert::Infallible;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::protocol::{
+    FetchRecord, HEADER_ADMIN_TOKEN, HEADER_AUTHORIZATION, HEADER_NODE_ID, HEADER_NONCE,
+};
+
+use super::pool::reply_chunks;
+use super::state::{DashboardState, count};
+
+/// Largest request body accepted; every route ignores bodies, so anything big is a mistake.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The real dashboard's 403 body, field order included (serde_json would sort the keys).
+const AUTH_FAILED_BODY: &str = r#"{"Status":"Error","Message":"Authorization failed","Nonce":""}"#;
+
+/// Longest `x-tyk-nodeid` kept in the fetch log, so a hostile header cannot bloat the log.
+const MAX_NODE_ID_CHARS: usize = 128;
+
+/// The mock's routes. `/repro/*` requires `x-repro-token` when an admin token is configured.
+pub fn app(state: DashboardState) -> Router {
+    let admin = Router::new()
+        .route("/repro/policies", post(add_policy))
+        .route("/repro/fetches", get(list_fetches))
+        .route("/repro/stats", get(show_stats))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_admin_token,
+        ));
+    Router::new()
+        .route("/system/policies", get(fetch_policies))
+        // A trailing `/` in the gateway's connection string yields `//system/policies` (§2).
+        .route("//system/policies", get(fetch_policies))
+        .route("/create", get(create_seed_policy))
+        .route("/origin", get(show_origin))
+        .route("/health", get(show_health))
+        .merge(admin)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn fetch_policies(State(state): State<DashboardState>, headers: HeaderMap) -> Response {
+    let started = Instant::now();
+    let shared = &state.shared;
+    let received_at_ms = unix_ms();
+    let node_id: String = header_text(&headers, HEADER_NODE_ID)
+        .chars()
+        .take(MAX_NODE_ID_CHARS)
+        .collect();
+    let echoed = header_text(&headers, HEADER_NONCE);
+    let nonce_ok = shared.nonces.is_known(&echoed);
+    if !nonce_ok {
+        count(&shared.counters.nonce_mismatches);
+        tracing::warn!(%node_id, nonce = %echoed, "policy fetch echoed a nonce this mock did not issue recently; served anyway");
+    }
+    let authorized = headers
+        .get(HEADER_AUTHORIZATION)
+        .is_some_and(|v| v.as_bytes() == shared.node_secret.as_bytes());
+    if !authorized {
+        count(&shared.counters.rejected_fetches);
+        tracing::warn!(%node_id, "policy fetch refused: authorization header is not the node secret");
+        shared.fetch_log.record(FetchRecord {
+            received_at_ms,
+            served: 0,
+            bytes: 0,
+            duration_us: micros(started),
+            node_id,
+            nonce_ok,
+            authorized,
+        });
+        return (
+            StatusCode::FORBIDDEN,
+            [(header::CONTENT_TYPE, "application/json")],
+            AUTH_FAILED_BODY,
+        )
+            .into_response();
+    }
+    let snapshot = shared.pool.snapshot();
+    let nonce = shared.nonces.issue();
+    let (chunks, len) = reply_chunks(&snapshot, &nonce);
+    let stream = futures::stream::iter(chunks.into_iter().map(Ok::<_, Infallible>));
+    let mut response = Response::new(Body::from_stream(stream));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    // A streamed body has no known size; hyper honours an explicit Content-Length instead.
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    count(&shared.counters.fetches);
+    shared.fetch_log.record(FetchRecord {
+        received_at_ms,
+        served: snapshot.count,
+        bytes: len,
+        duration_us: micros(started),
+        node_id,
+        nonce_ok,
+        authorized,
+    });
+    response
+}
+
+/// `POST /repro/policies`: the body is read (to enforce the size limit) and ignored.
+async fn add_policy(State(state): State<DashboardState>, _body: Bytes) -> Response {
+    Json(state.add_policy().await).into_response()
+}
+
+/// The seed's `GET /create`: text `<id>|<index>`.
+async fn create_seed_policy(State(state): State<DashboardState>) -> Response {
+    let added = state.add_policy().await;
+    format!("{}|{}", added.id, added.index).into_response()
+}
+
+/// The seed's `GET /origin`: the first policy id as text.
+async fn show_origin(State(state): State<DashboardState>) -> Response {
+    match state.shared.pool.first_id() {
+        Some(id) => id.into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            "no policies yet (start with --initial-policies > 0 or add one)",
+        )
+            .into_response(),
+    }
+}
+
+async fn show_health(State(state): State<DashboardState>) -> Response {
+    Json(json!({"status": "ok", "policies": state.shared.pool.len()})).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct FetchQuery {
+    since_ms: Option<u64>,
+}
+
+async fn list_fetches(
+    State(state): State<DashboardState>,
+    Query(query): Query<FetchQuery>,
+) -> Response {
+    Json(state.shared.fetch_log.since(query.since_ms)).into_response()
+}
+
+async fn show_stats(State(state): State<DashboardState>) -> Response {
+    Json(state.stats()).into_response()
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "404 page not found").into_response()
+}
+
+async fn require_admin_token(
+    State(state): State<DashboardState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(expected) = &state.shared.admin_token {
+        let given = request.headers().get(HEADER_ADMIN_TOKEN);
+        if given.is_none_or(|v| v.as_bytes() != expected.as_bytes()) {
+            let message = format!(
+                "missing or wrong {HEADER_ADMIN_TOKEN} header: send the value of --admin-token / REPRO_ADMIN_TOKEN"
+            );
+            return (
+                StatusCode::UNAUTHORIZED,
+                Json(json!({"status": "error", "message": message})),
+            )
+                .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+fn header_text(headers: &HeaderMap, name: &str) -> String {
+    headers
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default()
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn micros(since: Instant) -> u64 {
+    since.elapsed().as_micros() as u64
+}
