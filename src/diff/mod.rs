@@ -19,23 +19,26 @@ use anyhow::Context as _;
 pub use compare::{CiVerdict, CompareOptions, Comparison, compare};
 pub use side::{Side, SideKind};
 
-/// Compare two sets of runs: per-metric statistics and a CI verdict.
-///
-/// A and B may each be a summary.json, a run directory, a set directory (set.json), or a label
-/// directory (OUT/LABEL: its latest-set if there is one, else all its runs).
-///
-/// Verdict: a primary metric (latency p99, latency max, outstanding share) must differ with
-/// Mann-Whitney p < alpha AND by at least --min-effect percent, or the hang count with Fisher's
-/// exact p < alpha. Any such regression wins over improvements. Without a signal: `no change`
-/// with at least 4 usable runs per side, else `inconclusive`.
-///
-/// Exit codes:
-///   0  improved or no change
-///   1  regressed
-///   2  error (unreadable input, or scenario configs differ without --force)
-///   3  inconclusive (too few runs, or a side measured nothing)
+/// Shown after the options in `diff --help`: how the verdict is reached and what exits mean.
+const VERDICT_HELP: &str = "\
+Paths: A and B may each be a summary.json, a run directory, a set directory (set.json), or a
+label directory (OUT/LABEL: its latest-set if there is one, else all its runs).
+
+Verdict: runs are the unit. A primary metric (latency p99, latency max, outstanding share) must
+differ with Mann-Whitney p < alpha AND by at least --min-effect percent of A, or the share of
+hanging runs must differ with Fisher's exact p < alpha (hang -> pass counts as improved). Any
+such regression wins over improvements. Without either: `no change` when each side has at
+least 4 usable (pass/hang) runs, else `inconclusive` (fewer runs cannot reach p < 0.05).
+
+Exit codes:
+  0  improved, or no change
+  1  regressed
+  2  error: unreadable input, bad option, or scenario configs differ (without --force)
+  3  inconclusive: too few runs (e.g. one per side), or a side measured nothing";
+
+/// Options of `reload-repro diff A B`.
 #[derive(Debug, Clone, clap::Args)]
-#[command(verbatim_doc_comment)]
+#[command(after_help = VERDICT_HELP)]
 pub struct DiffArgs {
     /// Baseline: summary.json, run directory, set directory, or label directory.
     pub a: PathBuf,
@@ -169,3 +172,6 @@ fn append_file(path: &Path, text: &str) -> anyhow::Result<()> {
     writeln!(file, "{text}")
         .with_context(|| format!("GITHUB_STEP_SUMMARY: cannot append to {}", path.display()))
 }
+
+#[cfg(test)]
+mod tests;

@@ -68,6 +68,9 @@ pub fn render_latency_cdf(a: &Side, b: &Side) -> anyhow::Result<String> {
         chart
             .configure_mesh()
             .x_desc("latency, ms (log scale)")
+            .x_labels(8)
+            .x_label_formatter(&|x| format_ms(*x))
+            .light_line_style(WHITE.mix(0.0))
             .y_desc("share of successful scenarios")
             .y_label_formatter(&|y| format!("{:.0} %", y * 100.0))
             .draw()?;
@@ -95,6 +98,15 @@ pub fn render_latency_cdf(a: &Side, b: &Side) -> anyhow::Result<String> {
         root.present()?;
     }
     Ok(svg)
+}
+
+/// Axis label of a latency: no decimals once it is above a few milliseconds.
+fn format_ms(x: f64) -> String {
+    if x >= 10.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.1}")
+    }
 }
 
 /// Step points `(latency ms, cumulative share)` of a histogram in microseconds.
