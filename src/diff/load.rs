@@ -17,6 +17,9 @@ use crate::summary::{SCHEMA_VERSION, Summary};
 /// Largest file read, bytes; real summaries are a few hundred kilobytes.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
+/// Most runs read per side: keeps memory bounded on a results directory grown for months.
+pub const MAX_RUNS_PER_SIDE: usize = 1000;
+
 /// File name of a run summary inside its run directory.
 const SUMMARY_FILE: &str = "summary.json";
 
@@ -91,6 +94,17 @@ pub enum LoadError {
          summary.json, a run directory, a set directory or a label directory (OUT/LABEL)"
     )]
     NothingToCompare(String),
+    /// More runs than [`MAX_RUNS_PER_SIDE`].
+    #[error(
+        "{path}: {count} runs is more than the {MAX_RUNS_PER_SIDE} a side may hold; run with \
+         --runs N and pass the set directory, or move old runs away"
+    )]
+    TooManyRuns {
+        /// The label directory or set.
+        path: String,
+        /// Runs found.
+        count: usize,
+    },
 }
 
 /// Reads one side from any of the accepted path forms.
@@ -128,7 +142,9 @@ pub fn load_side(path: &Path) -> Result<Side, LoadError> {
     if latest.exists() {
         return load_set(&latest.join(SET_FILE), &source, SideKind::LabelLatestSet);
     }
-    let runs = run_dirs(path)?
+    let dirs = run_dirs(path)?;
+    check_run_count(path, dirs.len())?;
+    let runs = dirs
         .into_iter()
         .map(|dir| {
             Ok((
@@ -161,6 +177,7 @@ fn run_dirs(label_dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
 /// Reads a set and every run it lists (runs are resolved relative to the set's directory).
 fn load_set(set_path: &Path, source: &str, kind: SideKind) -> Result<Side, LoadError> {
     let set: RunSet = read_json(set_path, "set.json", SET_SCHEMA_VERSION)?;
+    check_run_count(set_path, set.runs.len())?;
     let set_dir = set_path.parent().unwrap_or(Path::new("."));
     let runs = set
         .runs
@@ -176,6 +193,16 @@ fn load_set(set_path: &Path, source: &str, kind: SideKind) -> Result<Side, LoadE
         return Err(LoadError::NothingToCompare(set_path.display().to_string()));
     }
     Ok(Side::from_runs(source, kind, &runs))
+}
+
+fn check_run_count(path: &Path, count: usize) -> Result<(), LoadError> {
+    if count > MAX_RUNS_PER_SIDE {
+        return Err(LoadError::TooManyRuns {
+            path: path.display().to_string(),
+            count,
+        });
+    }
+    Ok(())
 }
 
 /// Reads and validates one `summary.json`.

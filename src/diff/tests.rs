@@ -38,7 +38,7 @@ fn args(a: &Path, b: &Path) -> DiffArgs {
 #[test]
 fn a_fixed_gateway_against_hanging_runs_exits_0_and_writes_the_out_directory() {
     let tmp = tempfile::tempdir().unwrap();
-    // DIFF_DEMO_DIR keeps the files for a look at the SVG (see the report of this module).
+    // Set DIFF_DEMO_DIR to keep the files, e.g. to render latency-cdf.svg and look at it.
     let root = std::env::var_os("DIFF_DEMO_DIR").map_or(tmp.path().to_owned(), Into::into);
     write_runs(&root, "2.9.4", 5, 3.0, 30);
     write_runs(&root, "pr", 5, 1.0, 0);
