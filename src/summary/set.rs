@@ -1,1 +1,175 @@
-//! Placeholder: being written.
+//! `set.json`: what `reload-repro run --runs N` writes next to its N run directories.
+//!
+//! A set keeps the per-run values (runs are the unit of comparison: scenarios that share a
+//! reload are not independent) and a latency summary over all runs' histograms merged.
+//! Layout: `OUT/LABEL/set-<UTC ts>/set.json`, runs listed relative to the set directory.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::model::{LatencyStats, Summary, Verdict};
+
+/// Layout version of `set.json`. Readers refuse documents newer than they know.
+pub const SET_SCHEMA_VERSION: u32 = 1;
+
+/// File name of a set summary inside its set directory.
+pub const SET_FILE: &str = "set.json";
+
+/// N repetitions of one scenario against one gateway.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunSet {
+    /// Layout version of this document (currently 1).
+    pub schema_version: u32,
+    /// Free label of the runs, e.g. the gateway tag (`2.9.4`, `pr`).
+    pub label: String,
+    /// When the set was written, RFC 3339 UTC.
+    pub created_at: String,
+    /// Run directories relative to the set directory, e.g. `../20261127T101500Z`, in run order.
+    pub runs: Vec<String>,
+    /// Latency over the successful scenarios of all runs (histograms merged), milliseconds.
+    pub merged_latency_ms: LatencyStats,
+    /// The values `diff` compares, one entry per run, in the order of `runs`.
+    pub per_run: Vec<PerRunValues>,
+}
+
+/// The values of one run that `diff` compares between sides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PerRunValues {
+    /// The run directory, as listed in `RunSet::runs` (or as given to `diff`).
+    pub run_dir: String,
+    /// The run's verdict.
+    pub verdict: Verdict,
+    /// Median latency, milliseconds; null when nothing succeeded.
+    pub p50_ms: Option<f64>,
+    /// 90th percentile latency, milliseconds; null when nothing succeeded.
+    pub p90_ms: Option<f64>,
+    /// 99th percentile latency, milliseconds; null when nothing succeeded.
+    pub p99_ms: Option<f64>,
+    /// Largest latency, milliseconds; null when nothing succeeded.
+    pub max_ms: Option<f64>,
+    /// Outstanding scenarios divided by scheduled scenarios (0 to 1); null when none scheduled.
+    pub outstanding_share: Option<f64>,
+    /// Policy-list fetches (reloads) the dashboard answered during the run.
+    pub policy_fetches: u64,
+    /// Reload triggers per fetch; null when there was no fetch.
+    pub coalescing_ratio: Option<f64>,
+    /// 99th percentile of the runner's start lag behind schedule, milliseconds.
+    pub lag_p99_ms: f64,
+}
+
+/// Extracts the compared values of one run; `run_dir` is recorded as given.
+pub fn per_run_values(run_dir: &str, s: &Summary) -> PerRunValues {
+    let outstanding_share = (s.scenarios.scheduled > 0)
+        .then(|| s.scenarios.outstanding as f64 / s.scenarios.scheduled as f64);
+    PerRunValues {
+        run_dir: run_dir.to_owned(),
+        verdict: s.verdict,
+        p50_ms: s.latency_ms.p50,
+        p90_ms: s.latency_ms.p90,
+        p99_ms: s.latency_ms.p99,
+        max_ms: s.latency_ms.max,
+        outstanding_share,
+        policy_fetches: s.reloads.policy_fetches,
+        coalescing_ratio: s.reloads.coalescing_ratio,
+        lag_p99_ms: s.scheduler.lag_p99_ms,
+    }
+}
+
+/// A plausible hang run of v2.9.4 for other modules' tests to vary.
+#[cfg(test)]
+pub(crate) fn sample_summary() -> Summary {
+    use crate::summary::model::*;
+    Summary {
+        schema_version: SCHEMA_VERSION,
+        label: "2.9.4".into(),
+        started_at: "2026-11-27T10:15:00Z".into(),
+        finished_at: "2026-11-27T10:16:00Z".into(),
+        kit_version: "0.1.0".into(),
+        config: ScenarioConfig {
+            rate_per_s: 10.0,
+            duration_s: 30.0,
+            trigger: "notify".into(),
+            deadline_s: 30.0,
+            stall_timeout_s: 10.0,
+            request_timeout_s: 5.0,
+            backoff: BackoffConfig {
+                name: "seed".into(),
+                initial_ms: 100.0,
+                multiplier: 1.5,
+                jitter: 0.5,
+                max_interval_ms: 5000.0,
+            },
+            initial_policies: 100,
+        },
+        gateway: GatewayInfo {
+            url: "http://127.0.0.1:8080".into(),
+            version: Some("v2.9.4".into()),
+            version_source: "/hello".into(),
+            is_stub: false,
+        },
+        verdict: Verdict::Hang,
+        reason: "r".into(),
+        scenarios: ScenarioCounts {
+            scheduled: 300,
+            started: 300,
+            succeeded: 270,
+            failed: 0,
+            outstanding: 30,
+        },
+        latency_ms: LatencyStats {
+            count: 270,
+            p50: Some(100.0),
+            p90: Some(200.0),
+            p99: Some(900.0),
+            max: Some(1500.0),
+            mean: Some(150.0),
+            histogram_b64: String::new(),
+        },
+        top: vec![],
+        reloads: ReloadStats {
+            triggers_sent: 300,
+            policy_fetches: 20,
+            coalescing_ratio: Some(15.0),
+            ..ReloadStats::default()
+        },
+        scheduler: SchedulerStats {
+            lag_p99_ms: 1.5,
+            ..SchedulerStats::default()
+        },
+        timeline: vec![],
+        files: RunFiles::default(),
+        environment: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::summary::model::*;
+
+    fn summary() -> Summary {
+        sample_summary()
+    }
+
+    #[test]
+    fn per_run_values_takes_the_compared_fields_and_computes_the_outstanding_share() {
+        let v = per_run_values("../20261127T101500Z", &summary());
+        assert_eq!(v.run_dir, "../20261127T101500Z");
+        assert_eq!(v.verdict, Verdict::Hang);
+        assert_eq!(v.p99_ms, Some(900.0));
+        assert_eq!(v.max_ms, Some(1500.0));
+        assert_eq!(v.outstanding_share, Some(0.1));
+        assert_eq!(v.policy_fetches, 20);
+        assert_eq!(v.coalescing_ratio, Some(15.0));
+        assert_eq!(v.lag_p99_ms, 1.5);
+    }
+
+    #[test]
+    fn outstanding_share_is_null_when_nothing_was_scheduled() {
+        let mut s = summary();
+        s.scenarios = ScenarioCounts::default();
+        assert_eq!(per_run_values("r", &s).outstanding_share, None);
+    }
+}

@@ -1,0 +1,195 @@
+//! Tests of the comparison and the CI verdict on synthetic sets of runs.
+
+use super::*;
+use crate::diff::side::{Side, SideKind, encode_histogram};
+use crate::summary::Summary;
+use crate::summary::set::sample_summary;
+
+/// A run with latency scaled by `scale` and `outstanding` of 300 scenarios left waiting.
+pub(crate) fn run(label: &str, scale: f64, outstanding: u64) -> Summary {
+    let mut s = sample_summary();
+    s.label = label.into();
+    s.verdict = if outstanding > 0 {
+        Verdict::Hang
+    } else {
+        Verdict::Pass
+    };
+    s.scenarios.outstanding = outstanding;
+    s.scenarios.succeeded = 300 - outstanding;
+    s.latency_ms.p50 = Some(100.0 * scale);
+    s.latency_ms.p90 = Some(200.0 * scale);
+    s.latency_ms.p99 = Some(900.0 * scale);
+    s.latency_ms.max = Some(1500.0 * scale);
+    s.gateway.version = Some(if label == "pr" { "v2.9.4.4" } else { "v2.9.4" }.into());
+    let mut h = hdrhistogram::Histogram::<u64>::new(3).unwrap();
+    for ms in [100.0, 200.0, 900.0, 1500.0] {
+        h.record((ms * scale * 1000.0) as u64).unwrap();
+    }
+    s.latency_ms.histogram_b64 = encode_histogram(&h);
+    s
+}
+
+/// A side of `n` runs whose latency scale jitters by a few percent around `scale`.
+pub(crate) fn side(label: &str, n: usize, scale: f64, outstanding: u64) -> Side {
+    let runs: Vec<(String, Summary)> = (0..n)
+        .map(|i| {
+            let jitter = 1.0 + 0.02 * (i as f64 - n as f64 / 2.0) / n as f64;
+            (
+                format!("run-{i}"),
+                run(
+                    label,
+                    scale * jitter,
+                    outstanding + i as u64 % 2 * outstanding.min(1),
+                ),
+            )
+        })
+        .collect();
+    Side::from_runs(label, SideKind::LabelAllRuns, &runs)
+}
+
+pub(crate) fn opts() -> CompareOptions {
+    CompareOptions {
+        alpha: 0.05,
+        min_effect_pct: 10.0,
+        bootstrap: 500,
+        seed: 1,
+        force: false,
+    }
+}
+
+#[test]
+fn hang_to_pass_over_five_runs_each_is_improved_with_the_fisher_result() {
+    let c = compare(&side("2.9.4", 5, 3.0, 30), &side("pr", 5, 1.0, 0), &opts());
+    assert_eq!(c.verdict, CiVerdict::Improved, "{}", c.reason);
+    assert_eq!((c.hangs.a_hangs, c.hangs.b_hangs), ([5, 5], [0, 5]));
+    assert!((c.hangs.p_value - 2.0 / 252.0).abs() < 1e-12);
+    assert!(c.reason.contains("hangs 5/5 → 0/5"), "{}", c.reason);
+    assert!(c.reason.contains("latency p99"), "{}", c.reason);
+}
+
+#[test]
+fn same_gateway_twice_is_no_change() {
+    let c = compare(&side("a", 5, 1.0, 0), &side("b", 5, 1.01, 0), &opts());
+    assert_eq!(c.verdict, CiVerdict::NoChange, "{}", c.reason);
+    assert!(
+        c.metrics
+            .iter()
+            .all(|m| !m.exceeds_min_effect || !m.significant)
+    );
+}
+
+#[test]
+fn a_slower_reload_is_regressed() {
+    let c = compare(
+        &side("200ms", 6, 1.0, 0),
+        &side("600ms", 6, 3.0, 0),
+        &opts(),
+    );
+    assert_eq!(c.verdict, CiVerdict::Regressed, "{}", c.reason);
+    let p99 = c
+        .metrics
+        .iter()
+        .find(|m| m.metric == Metric::LatencyP99)
+        .unwrap();
+    assert!(p99.significant && p99.delta_pct.unwrap() > 190.0, "{p99:?}");
+    let [lo, hi] = p99.ci.unwrap();
+    assert!(lo > 0.0 && lo <= hi);
+}
+
+#[test]
+fn a_significant_change_below_the_minimum_effect_is_no_change() {
+    // 5 % slower everywhere: significant with no overlap, but under --min-effect 10.
+    let c = compare(&side("a", 6, 1.0, 0), &side("b", 6, 1.05, 0), &opts());
+    let p99 = c
+        .metrics
+        .iter()
+        .find(|m| m.metric == Metric::LatencyP99)
+        .unwrap();
+    assert!(p99.significant && !p99.exceeds_min_effect, "{p99:?}");
+    assert_eq!(c.verdict, CiVerdict::NoChange, "{}", c.reason);
+}
+
+#[test]
+fn pass_to_hang_is_regressed_even_when_outstanding_share_was_zero() {
+    let c = compare(&side("a", 5, 1.0, 0), &side("b", 5, 1.0, 30), &opts());
+    assert_eq!(c.verdict, CiVerdict::Regressed, "{}", c.reason);
+    let share = c
+        .metrics
+        .iter()
+        .find(|m| m.metric == Metric::OutstandingShare)
+        .unwrap();
+    assert_eq!(share.delta_pct, None);
+    assert!(share.exceeds_min_effect);
+}
+
+#[test]
+fn one_run_sides_are_inconclusive_with_the_reason() {
+    let c = compare(&side("2.9.4", 1, 3.0, 30), &side("pr", 1, 1.0, 0), &opts());
+    assert_eq!(c.verdict, CiVerdict::Inconclusive);
+    assert!(c.reason.contains("one run per side"), "{}", c.reason);
+    assert!(c.reason.contains("hangs 1/1 → 0/1"), "{}", c.reason);
+    assert_eq!(c.verdict.exit_code(), 3);
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("Mann-Whitney needs at least 4"))
+    );
+    assert!(c.metrics.iter().all(|m| m.p_value.is_none()));
+}
+
+#[test]
+fn three_runs_per_side_are_inconclusive_not_no_change() {
+    let c = compare(&side("a", 3, 1.0, 0), &side("b", 3, 1.0, 0), &opts());
+    assert_eq!(c.verdict, CiVerdict::Inconclusive);
+    assert!(c.reason.contains("3 vs 3 usable runs"), "{}", c.reason);
+}
+
+#[test]
+fn infra_error_runs_are_left_out_and_said_so() {
+    let mut runs: Vec<(String, Summary)> = (0..5)
+        .map(|i| (format!("r{i}"), run("a", 1.0, 0)))
+        .collect();
+    runs[0].1.verdict = Verdict::InfraError;
+    let a = Side::from_runs("a", SideKind::LabelAllRuns, &runs);
+    let c = compare(&a, &side("b", 5, 1.0, 0), &opts());
+    assert_eq!(
+        (c.a.runs, c.a.usable_runs, c.a.verdicts.infra_error),
+        (5, 4, 1)
+    );
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("1 of 5 runs left out"))
+    );
+    assert_eq!(c.verdict, CiVerdict::NoChange, "{}", c.reason);
+}
+
+#[test]
+fn config_differences_name_each_field() {
+    let a = side("a", 1, 1.0, 0);
+    let mut s = run("b", 1.0, 0);
+    s.config.rate_per_s = 20.0;
+    s.config.backoff.jitter = 0.0;
+    let b = Side::from_runs("b", SideKind::Run, &[("b".into(), s)]);
+    let d = side_config_differences(&a, &b);
+    let fields: Vec<&str> = d.iter().map(|d| d.field.as_str()).collect();
+    assert_eq!(fields, ["config.rate_per_s", "config.backoff.jitter"]);
+    assert_eq!((d[0].a.as_str(), d[0].b.as_str()), ("10", "20"));
+    let forced = compare(
+        &a,
+        &b,
+        &CompareOptions {
+            force: true,
+            ..opts()
+        },
+    );
+    assert!(forced.warnings[0].contains("--force") && forced.warnings[0].contains("rate_per_s"));
+}
+
+#[test]
+fn the_comparison_is_deterministic_for_a_seed() {
+    let (a, b) = (side("a", 5, 1.0, 0), side("b", 5, 1.3, 0));
+    let one = serde_json::to_string(&compare(&a, &b, &opts())).unwrap();
+    let two = serde_json::to_string(&compare(&a, &b, &opts())).unwrap();
+    assert_eq!(one, two);
+}

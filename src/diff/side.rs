@@ -1,0 +1,263 @@
+//! One side of a diff: the runs behind `A` or `B`, whatever path form named them.
+//!
+//! Built from already parsed summaries, so it is pure data; `load.rs` does the file work.
+
+use base64::prelude::{BASE64_STANDARD, Engine};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::summary::set::{PerRunValues, per_run_values};
+use crate::summary::{ScenarioConfig, Summary, Verdict};
+
+/// Largest base64 histogram decoded, bytes: a bound on memory for hostile summaries.
+const MAX_HISTOGRAM_B64: usize = 8 * 1024 * 1024;
+
+/// Cookie of hdrhistogram's uncompressed V2 encoding (`V2_COOKIE_BASE | 0x10` in its source).
+const V2_COOKIE: u32 = 0x1c84_9313;
+
+/// Bytes of the V2 header before the payload.
+const V2_HEADER_LEN: usize = 40;
+
+/// What form of path named the side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SideKind {
+    /// A `summary.json` file.
+    Summary,
+    /// A run directory holding `summary.json`.
+    Run,
+    /// A set directory or its `set.json`.
+    Set,
+    /// A label directory: its `latest-set`.
+    LabelLatestSet,
+    /// A label directory without a set: all its runs.
+    LabelAllRuns,
+}
+
+/// One run of a side, reduced to what the diff needs.
+#[derive(Debug, Clone)]
+pub struct SideRun {
+    /// The compared values.
+    pub values: PerRunValues,
+    /// The scenario configuration of the run.
+    pub config: ScenarioConfig,
+    /// Gateway version string, when known.
+    pub gateway_version: Option<String>,
+    /// True when the gateway was the kit's stub.
+    pub is_stub: bool,
+}
+
+/// `A` or `B`: a label and its runs.
+#[derive(Debug, Clone)]
+pub struct Side {
+    /// The runs' label (the gateway tag).
+    pub label: String,
+    /// The path the user gave.
+    pub source: String,
+    /// What form of path it was.
+    pub kind: SideKind,
+    /// The runs, in run order.
+    pub runs: Vec<SideRun>,
+    /// All runs' latency histograms merged (microseconds); `None` when none was readable.
+    pub latency_histogram: Option<Histogram<u64>>,
+    /// Things the reader should know (unreadable histograms, mixed labels).
+    pub warnings: Vec<String>,
+}
+
+impl Side {
+    /// Builds a side from `(run_dir, summary)` pairs in run order.
+    pub fn from_runs(source: &str, kind: SideKind, runs: &[(String, Summary)]) -> Side {
+        let label = runs
+            .first()
+            .map(|(_, s)| s.label.clone())
+            .unwrap_or_default();
+        let mut warnings = Vec::new();
+        let mut merged: Option<Histogram<u64>> = None;
+        // Per-run problems are summarised: a thousand runs must not give a thousand lines.
+        let mut other_labels = Vec::new();
+        let mut unreadable = Vec::new();
+        for (dir, s) in runs {
+            if s.label != label {
+                other_labels.push(format!("{dir} (`{}`)", s.label));
+            }
+            if s.latency_ms.count == 0 {
+                continue;
+            }
+            let added = decode_histogram(&s.latency_ms.histogram_b64)
+                .and_then(|h| merge_into(&mut merged, &h));
+            if let Err(why) = added {
+                unreadable.push(format!("{dir}: {why}"));
+            }
+        }
+        if let Some(first) = other_labels.first() {
+            warnings.push(format!(
+                "{} run(s) have another label than `{label}`, e.g. {first}",
+                other_labels.len()
+            ));
+        }
+        if let Some(first) = unreadable.first() {
+            warnings.push(format!(
+                "{} of {} runs left out of the latency CDF, e.g. {first}",
+                unreadable.len(),
+                runs.len()
+            ));
+        }
+        Side {
+            label,
+            source: source.to_owned(),
+            kind,
+            runs: runs
+                .iter()
+                .map(|(dir, s)| SideRun {
+                    values: per_run_values(dir, s),
+                    config: s.config.clone(),
+                    gateway_version: s.gateway.version.clone(),
+                    is_stub: s.gateway.is_stub,
+                })
+                .collect(),
+            latency_histogram: merged,
+            warnings,
+        }
+    }
+
+    /// Runs that measured something (`pass` or `hang`); the others carry no latency signal.
+    pub fn usable_runs(&self) -> impl Iterator<Item = &SideRun> {
+        self.runs
+            .iter()
+            .filter(|r| matches!(r.values.verdict, Verdict::Pass | Verdict::Hang))
+    }
+
+    /// The gateway version(s) of the runs, deduplicated, e.g. `v2.9.4`; `unknown` if none.
+    pub fn gateway_versions(&self) -> String {
+        let mut versions: Vec<String> = self
+            .runs
+            .iter()
+            .map(|r| {
+                let v = r.gateway_version.as_deref().unwrap_or("unknown");
+                if r.is_stub {
+                    format!("{v} (stub)")
+                } else {
+                    v.to_owned()
+                }
+            })
+            .collect();
+        versions.sort();
+        versions.dedup();
+        if versions.is_empty() {
+            "unknown".into()
+        } else {
+            versions.join(", ")
+        }
+    }
+}
+
+/// Adds `h` to `merged`, creating it on first use.
+fn merge_into(merged: &mut Option<Histogram<u64>>, h: &Histogram<u64>) -> Result<(), String> {
+    match merged {
+        None => {
+            // Decoded histograms have a fixed range; the merged one must grow to fit all runs.
+            let mut m = h.clone();
+            m.auto(true);
+            *merged = Some(m);
+        }
+        Some(m) => m
+            .add(h)
+            .map_err(|e| format!("histogram not mergeable ({e:?})"))?,
+    }
+    Ok(())
+}
+
+/// Decodes a base64 V2 (uncompressed) histogram after checking its header against its size,
+/// because hdrhistogram allocates whatever payload length the header claims.
+// TODO(lead): switch to `summary::histogram::decode_histogram` once merged, keeping these bounds.
+fn decode_histogram(b64: &str) -> Result<Histogram<u64>, String> {
+    if b64.is_empty() {
+        return Err("no histogram recorded".into());
+    }
+    if b64.len() > MAX_HISTOGRAM_B64 {
+        return Err(format!("histogram larger than {MAX_HISTOGRAM_B64} bytes"));
+    }
+    let bytes = BASE64_STANDARD
+        .decode(b64)
+        .map_err(|e| format!("not base64: {e}"))?;
+    let word = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_be_bytes)
+    };
+    if word(0) != Some(V2_COOKIE) {
+        return Err("not an uncompressed HdrHistogram V2 encoding".into());
+    }
+    let payload_len = word(4).unwrap_or(u32::MAX) as usize;
+    let digits = word(12).unwrap_or(u32::MAX);
+    if bytes.len() < V2_HEADER_LEN || payload_len > bytes.len() - V2_HEADER_LEN || digits > 5 {
+        return Err("histogram header does not match its size".into());
+    }
+    hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(|e| format!("undecodable histogram: {e:?}"))
+}
+
+/// Encodes a histogram the way summaries hold it (for tests of this module and its users).
+#[cfg(test)]
+pub(crate) fn encode_histogram(h: &Histogram<u64>) -> String {
+    use hdrhistogram::serialization::{Serializer, V2Serializer};
+    let mut buf = Vec::new();
+    V2Serializer::new().serialize(h, &mut buf).unwrap();
+    BASE64_STANDARD.encode(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::summary::set::sample_summary;
+
+    fn summary_with_latencies(us: &[u64]) -> Summary {
+        let mut h = Histogram::<u64>::new(3).unwrap();
+        for &v in us {
+            h.record(v).unwrap();
+        }
+        let mut s = sample_summary();
+        s.latency_ms.count = us.len() as u64;
+        s.latency_ms.histogram_b64 = encode_histogram(&h);
+        s
+    }
+
+    #[test]
+    fn histograms_of_all_runs_are_merged() {
+        let runs = vec![
+            ("r1".to_owned(), summary_with_latencies(&[1000, 2000])),
+            ("r2".to_owned(), summary_with_latencies(&[3000])),
+        ];
+        let side = Side::from_runs("x", SideKind::LabelAllRuns, &runs);
+        let h = side.latency_histogram.unwrap();
+        assert_eq!(h.len(), 3);
+        assert!(side.warnings.is_empty(), "{:?}", side.warnings);
+    }
+
+    #[test]
+    fn a_hostile_histogram_header_is_refused_without_allocating_it() {
+        // V2 cookie, then a payload length of 4 GiB in a 44-byte document.
+        let mut bytes = vec![0u8; 44];
+        bytes[..4].copy_from_slice(&V2_COOKIE.to_be_bytes());
+        bytes[4..8].copy_from_slice(&u32::MAX.to_be_bytes());
+        let err = decode_histogram(&BASE64_STANDARD.encode(bytes)).unwrap_err();
+        assert!(err.contains("header"), "{err}");
+        assert!(decode_histogram("%%%").unwrap_err().contains("base64"));
+    }
+
+    #[test]
+    fn an_unreadable_histogram_becomes_a_warning_naming_the_run() {
+        let mut s = sample_summary();
+        s.latency_ms.histogram_b64 = "AAAA".into();
+        let side = Side::from_runs("x", SideKind::Run, &[("run-7".to_owned(), s)]);
+        assert!(side.latency_histogram.is_none());
+        let expected = "1 of 1 runs left out of the latency CDF, e.g. run-7: not an";
+        assert!(
+            side.warnings[0].starts_with(expected),
+            "{:?}",
+            side.warnings
+        );
+    }
+}
