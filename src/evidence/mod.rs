@@ -120,7 +120,8 @@ impl Evidence {
         containers::tail_lines(&self.docker, &id, n, &self.secrets).await
     }
 
-    /// Starts sampling the gateway container's CPU % and memory every `every` via the stats API.
+    /// Starts sampling the gateway container's CPU % and memory every `every` via the stats API
+    /// (at least 1 s apart: the daemon refreshes stats about once a second).
     pub fn start_sampling(&self, every: Duration) -> StatsSampler {
         StatsSampler::spawn(
             self.docker.clone(),

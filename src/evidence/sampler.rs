@@ -3,7 +3,8 @@
 //! Each tick asks for one `one-shot` stats snapshot (fast: the daemon does not wait a second to
 //! fill `precpu_stats`) and computes CPU % against the previous snapshot the way the docker CLI
 //! does: `cpu_delta / system_delta × online_cpus × 100`. Memory is usage minus the page cache
-//! (`inactive_file`), as `docker stats` shows it.
+//! (`inactive_file`), as `docker stats` shows it. The daemon refreshes stats about once a
+//! second, so intervals below 1 s are raised to 1 s.
 
 use std::time::Duration;
 
@@ -21,8 +22,9 @@ use super::containers::{DOCKER_CALL_TIMEOUT, find_container};
 const MAX_SAMPLES: usize = 100_000;
 /// Distinct sampling errors kept for the evidence JSON.
 const MAX_ERRORS: usize = 5;
-/// Ticks faster than this would only load the daemon.
-const MIN_INTERVAL: Duration = Duration::from_millis(100);
+/// The daemon refreshes container stats about once a second (a second one-shot request within
+/// that second waits for the next refresh), so faster ticks would only queue behind it.
+const MIN_INTERVAL: Duration = Duration::from_secs(1);
 
 /// One stats snapshot of the gateway container.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
