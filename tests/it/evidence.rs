@@ -1,0 +1,239 @@
+//! Evidence against a real Docker daemon: containers carrying compose labels, their logs,
+//! image identity and stats. Runs only with `REPRO_DOCKER_TESTS=1` (and a daemon and a local
+//! image, `REPRO_EVIDENCE_TEST_IMAGE`, default `debian:bookworm-slim`); otherwise it says why
+//! it skipped.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::models::ContainerCreateBody;
+use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
+use futures::FutureExt;
+use reload_repro::evidence::{Evidence, EvidenceTarget, PROJECT_LABEL, SERVICE_LABEL};
+
+const SECRET: &str = "s3cr3t-node-value";
+
+/// The test image, or `None` (after saying why) when these tests should not run here.
+async fn docker_test_image() -> Option<(Docker, String)> {
+    if std::env::var("REPRO_DOCKER_TESTS").as_deref() != Ok("1") {
+        eprintln!("skipped: set REPRO_DOCKER_TESTS=1 to run tests against the Docker daemon");
+        return None;
+    }
+    let image = std::env::var("REPRO_EVIDENCE_TEST_IMAGE")
+        .unwrap_or_else(|_| "debian:bookworm-slim".to_owned());
+    let docker = match Docker::connect_with_defaults() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("skipped: no Docker socket ({e})");
+            return None;
+        }
+    };
+    let docker =
+        match tokio::time::timeout(Duration::from_secs(10), docker.negotiate_version()).await {
+            Ok(Ok(d)) => d,
+            _ => {
+                eprintln!("skipped: the Docker daemon does not answer");
+                return None;
+            }
+        };
+    if docker.inspect_image(&image).await.is_err() {
+        eprintln!("skipped: image {image} is not present locally (no registry here)");
+        return None;
+    }
+    Some((docker, image))
+}
+
+/// Creates and starts a container labelled as compose `service` of `project` running `script`.
+async fn start_service(
+    docker: &Docker,
+    image: &str,
+    project: &str,
+    service: &str,
+    script: &str,
+) -> String {
+    let labels = HashMap::from([
+        (PROJECT_LABEL.to_owned(), project.to_owned()),
+        (SERVICE_LABEL.to_owned(), service.to_owned()),
+    ]);
+    let body = ContainerCreateBody {
+        image: Some(image.to_owned()),
+        cmd: Some(vec!["sh".into(), "-c".into(), script.into()]),
+        labels: Some(labels),
+        ..Default::default()
+    };
+    let options = CreateContainerOptionsBuilder::new()
+        .name(&format!("{project}-{service}"))
+        .build();
+    let created = docker
+        .create_container(Some(options), body)
+        .await
+        .expect("create container");
+    docker
+        .start_container(&created.id, None)
+        .await
+        .expect("start container");
+    created.id
+}
+
+async fn remove_project(docker: &Docker, ids: &[String]) {
+    let force = RemoveContainerOptionsBuilder::new()
+        .force(true)
+        .v(true)
+        .build();
+    for id in ids {
+        let _ = tokio::time::timeout(
+            Duration::from_secs(20),
+            docker.remove_container(id, Some(force.clone())),
+        )
+        .await;
+    }
+}
+
+fn target(project: &str) -> EvidenceTarget {
+    EvidenceTarget {
+        project: project.to_owned(),
+        gateway_service: "gateway".to_owned(),
+        services: vec!["gateway".into(), "dashboard".into(), "redis".into()],
+    }
+}
+
+// stdout and stderr reach the daemon through separate pipes, so the stderr line goes first
+// with a pause after it to keep the order the assertions expect.
+const GATEWAY_SCRIPT: &str = "echo 'written to stderr' >&2; sleep 1; \
+     echo '2026-11-27T10:15:00.000000Z  INFO stub gateway started (stub/test)'; \
+     echo '2026-11-27T10:15:01.000000Z  INFO Reloading endpoints'; \
+     echo '2026-11-27T10:15:01.100000Z  INFO Reload queued'; \
+     echo '2026-11-27T10:15:01.500000Z  INFO Policies found (42 total)'; \
+     echo 'node secret is s3cr3t-node-value'; \
+     echo '2026-11-27T10:15:02.000000Z  INFO API reload complete'; \
+     exec sleep 300";
+
+#[tokio::test]
+async fn evidence_collects_logs_images_stats_and_timeline_from_labelled_containers() {
+    let Some((docker, image)) = docker_test_image().await else {
+        return;
+    };
+    let project = format!("rr-evidence-{}", uuid::Uuid::new_v4().simple());
+    let gateway = start_service(&docker, &image, &project, "gateway", GATEWAY_SCRIPT).await;
+    let redis = start_service(
+        &docker,
+        &image,
+        &project,
+        "redis",
+        "echo 'Ready to accept connections'; exec sleep 300",
+    )
+    .await;
+    let outcome = AssertUnwindSafe(check_evidence(&project, &image))
+        .catch_unwind()
+        .await;
+    remove_project(&docker, &[gateway, redis]).await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn check_evidence(project: &str, image: &str) {
+    let evidence = Evidence::connect(target(project))
+        .await
+        .expect("daemon reachable")
+        .with_secrets(vec![SECRET.into()]);
+    // The script writes its lines at once; give the daemon a moment to have them all.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let tail = loop {
+        let tail = evidence.last_log_lines("gateway", 2).await.expect("tail");
+        if tail
+            .last()
+            .is_some_and(|l| l.contains("API reload complete"))
+            || tokio::time::Instant::now() > deadline
+        {
+            break tail;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        tail,
+        [
+            "node secret is ***",
+            "2026-11-27T10:15:02.000000Z  INFO API reload complete"
+        ]
+    );
+
+    // The daemon refreshes stats once a second: 3.5 s gives at least three samples.
+    let sampler = evidence.start_sampling(Duration::from_secs(1));
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = evidence.finish(Some(sampler), dir.path()).await;
+
+    assert_eq!(json["gateway"]["image"], image);
+    assert!(
+        json["gateway"]["image_id"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("sha256:")),
+        "{json:#}"
+    );
+    assert_eq!(json["gateway"]["version_from_log"], "stub/test");
+    assert_eq!(json["redis"]["image"], image);
+    assert!(json.get("dashboard").is_none());
+    let errors = json["errors"].as_array().expect("errors array");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.as_str().is_some_and(|e| e.contains("`dashboard`"))),
+        "{errors:?}"
+    );
+    assert_eq!(json["kit_version"], env!("CARGO_PKG_VERSION"));
+
+    let timeline = &json["reload_timeline"];
+    assert_eq!(timeline["triggers_seen"], 1);
+    assert_eq!(timeline["reloads_completed"], 1);
+    assert_eq!(timeline["policies_found_last"], 42);
+    // Durations come from docker's receive timestamps, which win over the stub's own.
+    assert_eq!(
+        timeline["reload_durations_s"].as_array().map(Vec::len),
+        Some(1)
+    );
+
+    let samples = json["gateway_stats"]["samples"]
+        .as_array()
+        .expect("samples");
+    assert!(
+        samples.len() >= 3,
+        "expected a sample a second for 3.5 s: {samples:?}"
+    );
+    assert!(
+        json["gateway_stats"]["mem_bytes_max"]
+            .as_u64()
+            .is_some_and(|m| m > 0)
+    );
+    assert!(json["gateway_stats"]["cpu_percent_max"].as_f64().is_some());
+
+    assert_eq!(json["logs"]["gateway"], "gateway.log");
+    let gateway_log = std::fs::read_to_string(dir.path().join("gateway.log")).expect("gateway.log");
+    assert!(gateway_log.contains("INFO Reloading endpoints"));
+    assert!(gateway_log.contains("node secret is ***"));
+    assert!(gateway_log.contains("written to stderr"));
+    assert!(!gateway_log.contains(SECRET));
+    let redis_log = std::fs::read_to_string(dir.path().join("redis.log")).expect("redis.log");
+    assert!(redis_log.contains("Ready to accept connections"));
+    assert!(!dir.path().join("dashboard.log").exists());
+}
+
+#[tokio::test]
+async fn finish_reports_missing_containers_as_errors_instead_of_failing() {
+    let Some(_) = docker_test_image().await else {
+        return;
+    };
+    let project = format!("rr-evidence-absent-{}", uuid::Uuid::new_v4().simple());
+    let evidence = Evidence::connect(target(&project))
+        .await
+        .expect("daemon reachable");
+    assert!(evidence.last_log_lines("gateway", 5).await.is_err());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = evidence.finish(None, dir.path()).await;
+    assert_eq!(json["errors"].as_array().map(Vec::len), Some(3), "{json:#}");
+    assert!(json["gateway_stats"].is_null());
+    assert!(json["reload_timeline"].is_null());
+    assert_eq!(json["logs"], serde_json::json!({}));
+}
