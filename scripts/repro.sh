@@ -23,7 +23,8 @@ usage() {
   echo "usage: $0 (--image IMAGE | --stub v2.9.4|fixed) [--label L] [--expect VERDICT]" >&2
   exit 2
 }
-log() { printf '\033[1mrepro:\033[0m %s\n' "$*" >&2; }
+if [[ -t 2 ]]; then bold=$'\033[1m' plain=$'\033[0m'; else bold="" plain=""; fi
+log() { printf '%srepro:%s %s\n' "$bold" "$plain" "$*" >&2; }
 die() { log "error: $*"; exit 2; }
 
 gateway_image="" stub_mode="" label="" expect="pass"
@@ -209,7 +210,7 @@ one_run() {
   before="$(latest_target)"
   log "run $n/$runs: gateway $gateway_image${stub_mode:+ (stub, mode $stub_mode)}, label $label, project $project"
 
-  gateway_missing_reason=""
+  gateway_missing_reason="" runner_status=0
   if [[ -z "$stub_mode" ]] && ! ensure_gateway_image; then
     record_infra_error "$gateway_missing_reason"
   else
@@ -222,11 +223,17 @@ one_run() {
            tail -n 5 "/tmp/reload-repro-up-$$.log" >&2; }
     rm -f "/tmp/reload-repro-up-$$.log"
     log "running the load (at most ${run_timeout} s)"
-    run_runner || log "runner exited with status $? (the verdict decides)"
+    runner_status=0
+    run_runner || runner_status=$?
+    [[ "$runner_status" == 0 ]] || log "runner exited with status $runner_status (the verdict decides)"
   fi
 
   if [[ "$(latest_target)" == "$before" ]]; then
-    record_infra_error "the runner ended without writing a summary (killed, or out of time after ${run_timeout} s)"
+    if [[ "${runner_status:-0}" == 124 || "${runner_status:-0}" == 137 ]]; then
+      record_infra_error "the runner was stopped after ${run_timeout} s without writing a summary"
+    else
+      record_infra_error "the runner exited with status ${runner_status:-0} without writing a summary (see its output above)"
+    fi
   fi
   take_down
   project=""
