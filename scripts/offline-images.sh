@@ -7,8 +7,9 @@
 # binary changed). Users with Docker Hub never need this: `make image` builds from source.
 #
 # Env: DOCKER (client, default /usr/bin/docker when present), REDIS_IMAGE, BASE_IMAGE, KIT_IMAGE,
-#      DEBIAN_MIRROR, CARGO_TARGET_DIR, SKIP_CARGO_BUILD=1 (package the existing binary as is),
-#      FORCE=1 (rebuild all three).
+#      DEBIAN_MIRROR, CARGO_TARGET_DIR, SKIP_CARGO_BUILD=1 (package the binary as is),
+#      REPRO_CARGO_PROFILE (release; `dev` packages a debug build: quicker to compile where the
+#      tests build one anyway), FORCE=1 (rebuild all three).
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -96,10 +97,14 @@ DOCKERFILE
 
 ensure_kit() {
   local target_dir="${CARGO_TARGET_DIR:-$repo_root/target}"
-  local binary="$target_dir/release/reload-repro"
+  local profile="${REPRO_CARGO_PROFILE:-release}" profile_dir
+  # Cargo names the dev profile's folder `debug`; every other profile's folder is its name.
+  if [[ "$profile" == dev ]]; then profile_dir=debug; else profile_dir="$profile"; fi
+  local binary="$target_dir/$profile_dir/reload-repro"
   if [[ "${SKIP_CARGO_BUILD:-0}" != 1 ]]; then
-    log "cargo build --release --locked (target dir $target_dir)"
-    (cd "$repo_root" && CARGO_TARGET_DIR="$target_dir" timeout 1800 cargo build --release --locked)
+    log "cargo build --profile $profile --locked --bin reload-repro (target dir $target_dir)"
+    (cd "$repo_root" && CARGO_TARGET_DIR="$target_dir" \
+      timeout 1800 cargo build --profile "$profile" --locked --bin reload-repro)
   fi
   [[ -x "$binary" ]] || die "no binary at $binary: run cargo build --release (or unset SKIP_CARGO_BUILD)"
   local sum current

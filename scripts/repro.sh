@@ -126,9 +126,7 @@ timeout 20 "$DOCKER" image inspect "$REPRO_IMAGE" >/dev/null 2>&1 \
   || die "kit image $REPRO_IMAGE not found: run 'make image' (from source) or 'make images-offline'"
 
 # ---- one run ------------------------------------------------------------------------------------
-project="" runner_name="" runner_pid=""
-
-compose() { "${compose_cmd[@]}" -p "$project" "${compose_files[@]}" "$@"; }
+project="" runner_name=""
 
 take_down() {
   [[ -n "$project" ]] || return 0
@@ -142,15 +140,42 @@ take_down() {
     >/dev/null 2>&1 || log "warning: 'down -v' of $project failed; run 'make down'"
 }
 
-# Ctrl-C / SIGTERM: pass it to the runner (which then writes an `interrupted` summary), give it a
-# bounded time to do so, then tear down. A second signal while waiting stops waiting.
+# Every long step runs in the background under `timeout` and is waited for in a loop, so that
+# Ctrl-C / SIGTERM reach on_signal at once instead of after the step (bash defers traps until a
+# foreground command ends, and `timeout` puts the command in its own process group).
+bg_pid="" runner_active=0
+
+# bounded SECONDS CMD...: runs CMD under `timeout`, returns its status.
+bounded() {
+  local limit="$1" status=0
+  shift
+  timeout --kill-after=15 "$limit" "$@" &
+  bg_pid=$!
+  while kill -0 "$bg_pid" 2>/dev/null; do status=0; wait "$bg_pid" || status=$?; done
+  bg_pid=""
+  return "$status"
+}
+
+# Ctrl-C / SIGTERM: pass it to the runner, which then writes an `interrupted` summary with what it
+# measured; before the load, stop the current step. A second signal stops waiting altogether.
 interrupted=0 interrupt_status=0
+# shellcheck disable=SC2317  # called from the traps below
 on_signal() {
   local sig="$1" status="$2"
-  if [[ "$interrupted" == 1 ]]; then log "second $sig: not waiting any longer"; take_down; exit "$status"; fi
+  if [[ "$interrupted" == 1 ]]; then
+    log "second $sig: not waiting any longer"
+    [[ -z "$bg_pid" ]] || kill -KILL "$bg_pid" 2>/dev/null || true
+    take_down
+    exit "$status"
+  fi
   interrupted=1 interrupt_status="$status"
-  log "$sig: asking the runner to stop and write its summary"
-  [[ -n "$runner_name" ]] && timeout 10 "$DOCKER" kill --signal "$sig" "$runner_name" >/dev/null 2>&1 || true
+  if [[ "$runner_active" == 1 ]] \
+    && timeout 10 "$DOCKER" kill --signal "$sig" "$runner_name" >/dev/null 2>&1; then
+    log "$sig: asked the runner to stop and write its summary (again to stop waiting)"
+  elif [[ -n "$bg_pid" ]]; then
+    log "$sig: stopping the current step (again to stop waiting)"
+    kill -TERM "$bg_pid" 2>/dev/null || true
+  fi
 }
 trap 'on_signal INT 130' INT
 trap 'on_signal TERM 143' TERM
@@ -158,18 +183,13 @@ trap 'take_down' EXIT
 
 latest_target() { readlink "results/$label/latest" 2>/dev/null || true; }
 
-# Runs the runner container with the given command (empty: the compose file's), in the background
-# so that signals reach on_signal while it runs, bounded by `timeout`.
+# Runs the runner container with the given command (none: the compose file's).
 run_runner() {
-  runner_name="${project}-runner"
-  timeout --kill-after=15 "$run_timeout" \
-    "${compose_cmd[@]}" -p "$project" "${compose_files[@]}" run --rm -T --no-deps \
-    --name "$runner_name" runner "$@" &
-  runner_pid=$!
   local status=0
-  # `wait` returns early when a trapped signal arrives: keep waiting (bounded by timeout above).
-  while kill -0 "$runner_pid" 2>/dev/null; do status=0; wait "$runner_pid" || status=$?; done
-  runner_pid=""
+  runner_name="${project}-runner" runner_active=1
+  bounded "$run_timeout" "${compose_cmd[@]}" -p "$project" "${compose_files[@]}" \
+    run --rm -T --no-deps --name "$runner_name" runner "$@" || status=$?
+  runner_active=0
   return "$status"
 }
 
@@ -184,16 +204,20 @@ record_infra_error() {
 ensure_gateway_image() {
   if timeout 20 "$DOCKER" image inspect "$gateway_image" >/dev/null 2>&1; then return 0; fi
   log "gateway image $gateway_image not present locally: docker pull (${pull_timeout} s)"
-  local out
-  if out="$(timeout "$pull_timeout" "$DOCKER" pull "$gateway_image" 2>&1)"; then return 0; fi
+  local out="/tmp/reload-repro-pull-$$.log"
+  if bounded "$pull_timeout" "$DOCKER" pull "$gateway_image" >"$out" 2>&1; then
+    rm -f "$out"; return 0
+  fi
   gateway_missing_reason="gateway image $gateway_image not found locally and the pull failed: $(
-    printf '%s' "$out" | tail -n 1 | cut -c1-300)"
+    tail -n 1 "$out" | cut -c1-300)"
+  rm -f "$out"
   return 1
 }
 
 # Prints the run's summary and returns its verdict on stdout's last line.
 report_run() {
-  local dir="results/$label/$(latest_target)" verdict
+  local dir verdict
+  dir="results/$label/$(latest_target)"
   if [[ ! -f "$dir/summary.json" ]]; then echo "none"; return; fi
   [[ -f "$dir/summary.md" ]] && cat "$dir/summary.md" >&2
   log "run directory: $repo_root/${dir#./}"
@@ -203,7 +227,7 @@ report_run() {
 
 one_run() {
   local n="$1" before
-  project="reload-repro-$(printf '%s' "$label" | tr 'A-Z' 'a-z' | tr -c 'a-z0-9' '-')-$(date -u +%Y%m%d%H%M%S)-$$-$n"
+  project="reload-repro-$(printf '%s' "$label" | tr '[:upper:]' '[:lower:]' | tr -c 'a-z0-9' '-')-$(date -u +%Y%m%d%H%M%S)-$$-$n"
   project="$(printf '%s' "$project" | tr -s '-')"
   export COMPOSE_PROJECT_NAME="$project"
   printf '%s\n' "$project" >results/.last-project 2>/dev/null || true
@@ -217,15 +241,18 @@ one_run() {
     # A service that fails to start or to get healthy is not fatal here: the runner probes each
     # one with its own deadline and writes an infra_error summary naming it and its last logs.
     log "starting redis, dashboard, gateway (${up_timeout} s)"
-    timeout --kill-after=10 "$up_timeout" "${compose_cmd[@]}" -p "$project" "${compose_files[@]}" \
-      up -d redis dashboard gateway >/tmp/reload-repro-up-$$.log 2>&1 \
+    bounded "$up_timeout" "${compose_cmd[@]}" -p "$project" "${compose_files[@]}" \
+      up -d redis dashboard gateway >"/tmp/reload-repro-up-$$.log" 2>&1 \
       || { log "compose up did not finish cleanly (the runner will say which service):"; \
            tail -n 5 "/tmp/reload-repro-up-$$.log" >&2; }
     rm -f "/tmp/reload-repro-up-$$.log"
-    log "running the load (at most ${run_timeout} s)"
-    runner_status=0
-    run_runner || runner_status=$?
-    [[ "$runner_status" == 0 ]] || log "runner exited with status $runner_status (the verdict decides)"
+    if [[ "$interrupted" == 1 ]]; then
+      record_infra_error "interrupted (signal) while starting the stack, before any load"
+    else
+      log "running the load (at most ${run_timeout} s)"
+      run_runner || runner_status=$?
+      [[ "$runner_status" == 0 ]] || log "runner exited with status $runner_status (the verdict decides)"
+    fi
   fi
 
   if [[ "$(latest_target)" == "$before" ]]; then
