@@ -5,8 +5,8 @@
 #   From source (users; needs Docker Hub's rust and debian images):
 #       docker build -t reload-repro:local .                         (or: make image)
 #   From a binary built on the host (offline machines, CI without a registry):
-#       mkdir -p .build/image && cp target/release/reload-repro .build/image/
-#       docker build --target runtime-prebuilt -f Dockerfile -t reload-repro:local .build/image
+#       ctx=$(mktemp -d) && cp target/release/reload-repro "$ctx"/
+#       docker build --target runtime-prebuilt -f Dockerfile -t reload-repro:local "$ctx"
 #     (scripts/offline-images.sh does exactly this.) The context is a folder holding only the
 #     binary: the source tree's .dockerignore keeps target/ out, and a tiny context builds fast.
 #

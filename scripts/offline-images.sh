@@ -24,8 +24,12 @@ FORCE="${FORCE:-0}"
 
 log() { printf 'offline-images: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
-ROOTFS_TO_REMOVE=""
-trap 'if [[ -n "$ROOTFS_TO_REMOVE" ]]; then rm -rf "$ROOTFS_TO_REMOVE"; fi' EXIT
+ROOTFS_TO_REMOVE="" CONTEXT_TO_REMOVE=""
+cleanup() {
+  if [[ -n "$ROOTFS_TO_REMOVE" ]]; then rm -rf "$ROOTFS_TO_REMOVE"; fi
+  if [[ -n "$CONTEXT_TO_REMOVE" ]]; then rm -rf "$CONTEXT_TO_REMOVE"; fi
+}
+trap cleanup EXIT
 have_image() { [[ "$FORCE" != 1 ]] && "$DOCKER" image inspect "$1" >/dev/null 2>&1; }
 
 # A registry that answers is always preferred; offline, `pull` fails fast, and the timeout covers
@@ -114,15 +118,19 @@ ensure_kit() {
   if [[ "$FORCE" != 1 && "$current" == "$sum" ]]; then
     log "$KIT_IMAGE present and holds this binary (${sum:0:12})"; return
   fi
-  # A dedicated context holding only the binary: the source tree's .dockerignore keeps target/ out.
-  local context="$repo_root/.build/image"
-  rm -rf "$context" && mkdir -p "$context"
+  # A dedicated context holding only the binary: the source tree's .dockerignore keeps target/ out,
+  # and a one-file context is sent to the daemon in no time.
+  local context
+  context="$(mktemp -d /tmp/reload-repro-context.XXXXXX)"
+  CONTEXT_TO_REMOVE="$context"
   cp "$binary" "$context/reload-repro"
   local started=$SECONDS
   log "packaging $binary into $KIT_IMAGE (Dockerfile target runtime-prebuilt)"
   timeout 600 "$DOCKER" build -q --target runtime-prebuilt \
     --label "org.reload-repro.binary-sha256=$sum" \
     -f "$repo_root/Dockerfile" -t "$KIT_IMAGE" "$context" >/dev/null
+  rm -rf "$context"
+  CONTEXT_TO_REMOVE=""
   log "built $KIT_IMAGE in $((SECONDS - started)) s"
 }
 
