@@ -214,11 +214,16 @@ ensure_gateway_image() {
   return 1
 }
 
-# Prints the run's summary and returns its verdict on stdout's last line.
+# Prints this run's summary and its verdict on stdout's last line ("none" when the run wrote no
+# summary: `latest` still names the previous run, whose verdict must not be taken for this one's).
 report_run() {
-  local dir verdict
+  local before="$1" dir verdict
+  if [[ "$(latest_target)" == "$before" ]]; then
+    log "no summary was written for this run (the runner's output above says why)"
+    echo "none"; return
+  fi
   dir="results/$label/$(latest_target)"
-  if [[ ! -f "$dir/summary.json" ]]; then echo "none"; return; fi
+  if [[ ! -f "$dir/summary.json" ]]; then log "no summary.json in $dir"; echo "none"; return; fi
   [[ -f "$dir/summary.md" ]] && cat "$dir/summary.md" >&2
   log "run directory: $repo_root/${dir#./}"
   verdict="$(grep -m1 -oE '"verdict": *"[a-z_]+"' "$dir/summary.json" | sed -E 's/.*"([a-z_]+)"$/\1/')"
@@ -264,7 +269,7 @@ one_run() {
   fi
   take_down
   project=""
-  last_verdict="$(report_run | tail -n 1)"
+  last_verdict="$(report_run "$before" | tail -n 1)"
   log "verdict: $last_verdict"
 }
 
