@@ -85,7 +85,9 @@ test: ## The test suite (the README's test command); Docker tests run when the k
 
 diff: ## Compare two labels' runs: make diff A=2.9.4 B=pr (exit 0 same, 1 worse, 2 error).
 	@[[ -n "$(A)" && -n "$(B)" ]] || { echo "make diff: set A and B, e.g. A=2.9.4 B=pr" >&2; exit 2; }
-	$(DOCKER) run --rm --user "$$(id -u):$$(id -g)" -v "$(CURDIR)/results:/results" \
+	@# Pure data in, data out: no network. Writes as the invoking user (10001 for root, like runs).
+	$(DOCKER) run --rm --network none -v "$(CURDIR)/results:/results" \
+	  --user "$$(if [[ $$(id -u) == 0 ]]; then echo 10001:10001; else echo $$(id -u):$$(id -g); fi)" \
 	  $(REPRO_IMAGE) diff /results/$(A) /results/$(B) --out /results/diff-$(A)-vs-$(B)
 
 bench: ## Micro-benchmarks (scripts/bench.sh when present).

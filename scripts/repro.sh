@@ -122,6 +122,11 @@ fi
 export DOCKER_GID
 DOCKER_GID="$(stat -c %g /var/run/docker.sock 2>/dev/null || echo 0)"
 
+# Gateway images run as various users (v5: non-root): the mounted config must be world-readable.
+if unreadable="$(find run ! -perm -o=r -print -quit)" && [[ -n "$unreadable" ]]; then
+  die "$unreadable is not world-readable, so a non-root gateway cannot read it: chmod -R o+rX run"
+fi
+
 timeout 20 "$DOCKER" image inspect "$REPRO_IMAGE" >/dev/null 2>&1 \
   || die "kit image $REPRO_IMAGE not found: run 'make image' (from source) or 'make images-offline'"
 
