@@ -1,0 +1,95 @@
+# reload-repro: reproduce and measure Tyk Gateway reload hangs under Docker Compose.
+# The logic lives in scripts/ (bash, every step bounded by a timeout); this file only names it.
+# `make` alone prints the help.
+
+SHELL := /usr/bin/env bash
+.DEFAULT_GOAL := help
+
+# ---- knobs (pass on the command line: make repro TYK=2.9.4 RATE=300) ---------------------------
+## Gateway under test: a version (2.9.4 → tykio/tyk-gateway:v2.9.4) or `pr` (→ $$TYK_PR_IMAGE).
+TYK ?=
+## Image of a PR build (build your Tyk branch with Tyk's Dockerfile and tag it so).
+TYK_PR_IMAGE ?= tyk-gateway:pr
+## Explicit gateway image; beats TYK.
+TYK_IMAGE ?= $(if $(filter pr,$(TYK)),$(TYK_PR_IMAGE),$(if $(TYK),tykio/tyk-gateway:v$(TYK:v%=%)))
+## Results label (folder under results/); default: the TYK value.
+LABEL ?= $(TYK)
+## The kit's image.
+REPRO_IMAGE ?= reload-repro:local
+## Deadline for the selftest runs: the v2.9.4 stub's hang is declared after it.
+SELFTEST_DEADLINE ?= 30s
+## Policies served before the load (the selftest uses fewer: the stub simulates the reload cost).
+SELFTEST_INITIAL_POLICIES ?= 2000
+## `make test` runs the Docker (compose) tests too when this is 1: by default when the kit image exists.
+REPRO_DOCKER_TESTS ?= $(shell docker image inspect $(REPRO_IMAGE) >/dev/null 2>&1 && echo 1 || echo 0)
+# Runner knobs, passed through the environment when set: RATE DURATION TRIGGER DEADLINE
+# INITIAL_POLICIES WAIT_READY RUNS KEEP STUB_RELOAD_COST_MS.
+export RATE DURATION TRIGGER DEADLINE INITIAL_POLICIES WAIT_READY RUNS KEEP STUB_RELOAD_COST_MS
+export REPRO_IMAGE
+
+DOCKER ?= docker
+COMPOSE := $(shell if $(DOCKER) compose version >/dev/null 2>&1; then echo "$(DOCKER) compose"; \
+             else echo docker-compose; fi)
+LAST_PROJECT = $(shell cat results/.last-project 2>/dev/null)
+
+.PHONY: help repro selftest image images-offline down logs test diff bench
+
+help: ## Show this help.
+	@echo "reload-repro: reproduce Tyk Gateway reload hangs and compare two gateway builds."
+	@echo
+	@echo "  make repro TYK=2.9.4          run against tykio/tyk-gateway:v2.9.4"
+	@echo "  make repro TYK=pr             run against \$$TYK_PR_IMAGE (default tyk-gateway:pr)"
+	@echo "  make diff A=2.9.4 B=pr        compare results/2.9.4 with results/pr"
+	@echo
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) \
+	  | sed -E 's/^([a-z-]+):.*## (.*)/\1\t\2/' | awk -F'\t' '{ printf "  %-16s %s\n", $$1, $$2 }'
+	@echo
+	@echo "Knobs: TYK TYK_IMAGE TYK_PR_IMAGE LABEL RATE DURATION TRIGGER DEADLINE"
+	@echo "       INITIAL_POLICIES WAIT_READY RUNS KEEP=1 (leave the stack up)"
+	@echo "Results land in results/<label>/<UTC time>/ (and results/<label>/latest)."
+	@echo "Exit status: 0 pass, 1 hang / infra_error / interrupted."
+
+repro: ## Run the stack against a gateway image (TYK=<version>|pr or TYK_IMAGE=…).
+	@if [[ -z "$(TYK_IMAGE)" ]]; then \
+	  echo "make repro: say which gateway, e.g. 'make repro TYK=2.9.4', 'make repro TYK=pr'" \
+	       "or 'make repro TYK_IMAGE=my/image:tag'" >&2; exit 2; fi
+	scripts/repro.sh --image "$(TYK_IMAGE)" $(if $(LABEL),--label "$(LABEL)")
+
+selftest: ## Offline proof: the stub gateway in v2.9.4 mode must hang, in fixed mode pass.
+	DEADLINE=$(SELFTEST_DEADLINE) INITIAL_POLICIES=$(SELFTEST_INITIAL_POLICIES) \
+	  scripts/repro.sh --stub v2.9.4 --expect hang
+	DEADLINE=$(SELFTEST_DEADLINE) INITIAL_POLICIES=$(SELFTEST_INITIAL_POLICIES) \
+	  scripts/repro.sh --stub fixed --expect pass
+
+image: ## Build the kit image from source (needs Docker Hub's rust and debian images).
+	$(DOCKER) build -t $(REPRO_IMAGE) .
+
+images-offline: ## Without a registry: build debian, redis and the kit image from the host.
+	scripts/offline-images.sh
+
+down: ## Take down every reload-repro compose project still around (e.g. after KEEP=1).
+	@projects="$$($(DOCKER) ps -a --filter label=com.docker.compose.project \
+	  --format '{{.Label "com.docker.compose.project"}}' | grep '^reload-repro-' | sort -u)"; \
+	for p in $$projects; do echo "down: $$p"; \
+	  TYK_IMAGE=unused COMPOSE_PROFILES=runner timeout 120 $(COMPOSE) -p "$$p" \
+	    -f docker-compose.yml -f docker-compose.stub.yml down -v --remove-orphans -t 5; done; \
+	[[ -n "$$projects" ]] || echo "down: no reload-repro project is running"
+
+logs: ## Logs of the last run's stack (kept with KEEP=1); P=<project> picks another.
+	@p="$(or $(P),$(LAST_PROJECT))"; [[ -n "$$p" ]] || { echo "logs: no run yet" >&2; exit 2; }; \
+	TYK_IMAGE=unused COMPOSE_PROFILES=runner timeout 60 $(COMPOSE) -p "$$p" \
+	  -f docker-compose.yml -f docker-compose.stub.yml logs --no-color --tail=200
+
+test: ## The test suite (the README's test command); Docker tests run when the kit image exists.
+	REPRO_DOCKER_TESTS=$(REPRO_DOCKER_TESTS) cargo nextest run --workspace --all-targets
+
+diff: ## Compare two labels' runs: make diff A=2.9.4 B=pr (exit 0 same, 1 worse, 2 error).
+	@[[ -n "$(A)" && -n "$(B)" ]] || { echo "make diff: set A and B, e.g. A=2.9.4 B=pr" >&2; exit 2; }
+	@# Pure data in, data out: no network. Writes as the invoking user (10001 for root, like runs).
+	$(DOCKER) run --rm --network none -v "$(CURDIR)/results:/results" \
+	  --user "$$(if [[ $$(id -u) == 0 ]]; then echo 10001:10001; else echo $$(id -u):$$(id -g); fi)" \
+	  $(REPRO_IMAGE) diff /results/$(A) /results/$(B) --out /results/diff-$(A)-vs-$(B)
+
+bench: ## Micro-benchmarks (scripts/bench.sh when present).
+	@if [[ -x scripts/bench.sh ]]; then scripts/bench.sh; \
+	else echo "bench: scripts/bench.sh not written yet; 'cargo bench' runs what exists"; fi
