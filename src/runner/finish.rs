@@ -315,6 +315,15 @@ fn verdict(
         Some(gap) => format!("; the last policy fetch came {gap:.2}s after the last policy add"),
         None => String::new(),
     };
+    // What the waiting scenarios last saw tells "not loaded yet" from "gateway gone".
+    let last_error = load
+        .collected
+        .unfinished
+        .iter()
+        .find_map(|r| r.last_error.as_deref())
+        .map(|e| format!("; last answer seen: {e}"))
+        .unwrap_or_default();
+    let lost = format!("{lost}{last_error}");
     match &load.cause {
         StopCause::Signal(signal) => (
             Verdict::Interrupted,
@@ -389,6 +398,7 @@ pub async fn write_run(
 ) -> anyhow::Result<Summary> {
     let dir = &ctx.dir;
     let secrets = ctx.options.secrets();
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
     let scrub = |text: String| crate::telemetry::redact(&text, &secrets);
     if let Some(evidence) = evidence {
         let sampler = finished.sampler.take();
@@ -452,8 +462,70 @@ fn write_plots(ctx: &RunContext, finished: &Finished) {
     }
 }
 
+/// On a second Ctrl-C: writes at once a summary from the live counters only, then `latest`.
+pub fn write_counts_only(
+    ctx: &RunContext,
+    counters: &LiveCounters,
+    signal: crate::shutdown::Signal,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let started = counters.started.load(Relaxed);
+    let succeeded = counters.succeeded.load(Relaxed);
+    let failed = counters.failed.load(Relaxed);
+    let reason = format!(
+        "interrupted twice ({}): the run stopped at once and this summary holds counts only",
+        if signal == crate::shutdown::Signal::Terminate {
+            "SIGTERM"
+        } else {
+            "Ctrl-C (SIGINT)"
+        }
+    );
+    let mut summary = ctx.empty_summary(Verdict::Interrupted, reason);
+    summary.scenarios = ScenarioCounts {
+        scheduled: ctx.options.scheduled,
+        started,
+        succeeded,
+        failed,
+        outstanding: started.saturating_sub(succeeded + failed),
+    };
+    if let Ok(json) = serde_json::to_vec_pretty(&summary) {
+        let _ = ctx.dir.write_atomic("summary.json", &json);
+        let _ = ctx.dir.point_latest();
+    }
+}
+
 /// Writes the set summary of a `--runs N` series.
 pub fn write_set(options: &RunOptions, runs: &[(RunDir, Summary)]) -> anyhow::Result<()> {
-    let _ = (options, runs);
-    anyhow::bail!("--runs > 1: set summaries are not written yet")
+    use crate::summary::histogram::{decode_histogram, merge_histograms};
+    use crate::summary::set::{RunSet, SET_FILE, SET_SCHEMA_VERSION, per_run_values};
+
+    let created = Utc::now();
+    let label_dir = options.out.join(&options.label);
+    let name = format!("set-{}", created.format("%Y%m%dT%H%M%SZ"));
+    let set_dir = label_dir.join(&name);
+    std::fs::create_dir_all(&set_dir)
+        .map_err(|e| anyhow::anyhow!("cannot create set directory {}: {e}", set_dir.display()))?;
+    let histograms: Vec<_> = runs
+        .iter()
+        .filter_map(|(_, s)| decode_histogram(&s.latency_ms.histogram_b64).ok())
+        .collect();
+    let merged = merge_histograms(histograms.iter());
+    let set = RunSet {
+        schema_version: SET_SCHEMA_VERSION,
+        label: options.label.clone(),
+        created_at: rfc3339(created),
+        runs: runs
+            .iter()
+            .map(|(dir, _)| format!("../{}", dir.name))
+            .collect(),
+        merged_latency_ms: crate::summary::stats::latency_stats(&merged),
+        per_run: runs
+            .iter()
+            .map(|(dir, s)| per_run_values(&format!("../{}", dir.name), s))
+            .collect(),
+    };
+    super::output::write_atomic(&set_dir.join(SET_FILE), &serde_json::to_vec_pretty(&set)?)?;
+    super::output::point_link(&label_dir, "latest-set", &name)?;
+    eprintln!("set of {} runs: {}", runs.len(), set_dir.display());
+    Ok(())
 }

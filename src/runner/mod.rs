@@ -120,7 +120,11 @@ pub async fn run_once(options: &RunOptions) -> anyhow::Result<(RunDir, Summary)>
         let summary = finish::write_run(&ctx, ctx.infra_error(reason), evidence).await?;
         return Ok((dir, summary));
     }
-    let outcome = match drive_load(options, &endpoints, &dir, evidence.as_ref()).await {
+    let counters = Arc::new(LiveCounters::default());
+    let guard =
+        spawn_second_signal_guard(RunContext::new(options, &dir, started_at), counters.clone());
+    let outcome = drive_load(options, &endpoints, &dir, evidence.as_ref(), counters).await;
+    let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(e) => {
             let reason = format!("the load could not start: {e:#}");
@@ -129,8 +133,24 @@ pub async fn run_once(options: &RunOptions) -> anyhow::Result<(RunDir, Summary)>
         }
     };
     let finished = finish::summarize(&ctx, &endpoints, outcome).await;
-    let summary = finish::write_run(&ctx, finished, evidence).await?;
-    Ok((dir, summary))
+    let summary = finish::write_run(&ctx, finished, evidence).await;
+    guard.abort();
+    Ok((dir, summary?))
+}
+
+/// A second Ctrl-C / SIGTERM (the first one stops the load gracefully) exits at once, after
+/// writing a counts-only summary so the run directory still holds a valid `summary.json`.
+fn spawn_second_signal_guard(
+    ctx: RunContext,
+    counters: Arc<LiveCounters>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        crate::shutdown::next_signal().await;
+        let second = crate::shutdown::next_signal().await;
+        eprintln!("second signal: stopping at once");
+        finish::write_counts_only(&ctx, &counters, second);
+        std::process::exit(i32::from(second.exit_code()));
+    })
 }
 
 fn unix_ms(t: SystemTime) -> u64 {
@@ -144,6 +164,7 @@ async fn drive_load(
     endpoints: &Endpoints,
     dir: &RunDir,
     evidence: Option<&crate::evidence::Evidence>,
+    counters: Arc<LiveCounters>,
 ) -> anyhow::Result<LoadOutcome> {
     let baseline = endpoints
         .mock_stats()
@@ -154,7 +175,6 @@ async fn drive_load(
 
     let cancel = CancellationToken::new();
     let stop = Arc::new(StopSignal::new(cancel.clone()));
-    let counters = Arc::new(LiveCounters::default());
     // A little lead so the first start is not already late.
     let origin = Instant::now() + Duration::from_millis(20);
     let origin_unix_ms = unix_ms(SystemTime::now()) + 20;

@@ -295,12 +295,13 @@ impl RunOptions {
         })
     }
 
-    /// Secrets to scrub from anything the runner prints or writes.
-    pub fn secrets(&self) -> Vec<&str> {
-        let mut secrets = vec![self.secret.as_str()];
-        if let Some(token) = &self.admin_token {
-            secrets.push(token);
-        }
+    /// Secrets to scrub from anything the runner prints or writes: the gateway secret, the
+    /// admin token, and the node secret when the environment carries it (compose passes it).
+    pub fn secrets(&self) -> Vec<String> {
+        let mut secrets = vec![self.secret.clone()];
+        secrets.extend(self.admin_token.clone());
+        secrets.extend(std::env::var("REPRO_NODE_SECRET").ok());
+        secrets.retain(|s| !s.is_empty());
         secrets
     }
 }

@@ -18,12 +18,14 @@ const LOG_LINES: usize = 15;
 /// Connects to the Docker API when a compose project is named (evidence is optional).
 pub async fn connect_evidence(options: &RunOptions) -> Option<Evidence> {
     let project = options.compose_project.clone()?;
-    Evidence::connect(EvidenceTarget {
+    let evidence = Evidence::connect(EvidenceTarget {
         project,
         gateway_service: "gateway".into(),
         services: vec!["gateway".into(), "dashboard".into(), "redis".into()],
     })
-    .await
+    .await?;
+    // Container logs may echo secrets (a gateway printing its config): scrub them from evidence.
+    Some(evidence.with_secrets(options.secrets()))
 }
 
 /// Waits for every service; `Err(reason)` names the first that did not become ready.

@@ -2,5 +2,6 @@
 
 mod dashboard;
 mod evidence;
+mod run;
 mod stub;
 mod support;

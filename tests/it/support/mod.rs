@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each suite uses a different subset
 
+pub mod stack;
+
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
