@@ -70,6 +70,12 @@ pub struct NewPolicy {
 impl PolicyPool {
     /// An empty pool whose policies belong to `org_id`.
     pub fn new(org_id: &str, segment_policies: usize) -> Self {
+        // A plain string always serializes; the fallback only keeps this free of panics.
+        let org_json = serde_json::to_string(org_id).unwrap_or_else(|_| "\"\"".to_owned());
+        Self::empty(org_json, segment_policies)
+    }
+
+    fn empty(org_json: String, segment_policies: usize) -> Self {
         let mut rng = rand::rng();
         let prefix: u64 = rng.random::<u64>() & 0xffff_ffff_ffff;
         Self {
@@ -80,8 +86,7 @@ impl PolicyPool {
                 count: 0,
                 first_id: None,
             }),
-            // A plain string always serializes; the fallback only keeps this free of panics.
-            org_json: serde_json::to_string(org_id).unwrap_or_else(|_| "\"\"".to_owned()),
+            org_json,
             segment_policies: segment_policies.max(1),
             object_id_prefix: format!("{prefix:012x}"),
             next_object_id: AtomicU64::new(1),
@@ -91,13 +96,26 @@ impl PolicyPool {
     /// A pool already holding `count` policies (the startup list).
     pub fn with_policies(org_id: &str, segment_policies: usize, count: u64) -> Self {
         let pool = Self::new(org_id, segment_policies);
+        pool.fill(count);
+        pool
+    }
+
+    fn fill(&self, count: u64) {
         // One fast RNG for the bulk: 80k `Uuid::new_v4()` calls would each ask the OS.
         let mut rng = SmallRng::from_rng(&mut rand::rng());
         for _ in 0..count {
             let id = random_uuid(&mut rng);
-            pool.push(id);
+            self.push(id);
         }
-        pool
+    }
+
+    /// Replaces every policy with `count` fresh ones (new ids, built outside the lock), so a
+    /// new repetition of the scenario starts from a fresh pool of the initial size.
+    pub fn reset(&self, count: u64) {
+        let fresh = Self::empty(self.org_json.clone(), self.segment_policies);
+        fresh.fill(count);
+        let inner = fresh.inner.into_inner().unwrap_or_else(|e| e.into_inner());
+        *self.lock() = inner;
     }
 
     /// Appends one policy; it is visible to every fetch that snapshots after this returns.
@@ -235,6 +253,26 @@ mod tests {
             assert_eq!(p.name, format!("policy-name-{}", i + 1));
             assert_eq!(p.org_id, org);
         }
+    }
+
+    #[test]
+    fn reset_serves_a_fresh_pool_of_the_initial_size_and_adds_continue_from_it() {
+        let pool = PolicyPool::with_policies("monarch", 4, 6);
+        let before: HashSet<_> = parse(&pool, "a")
+            .message
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+        pool.add();
+        pool.reset(6);
+        let reply = parse(&pool, "b");
+        assert_valid(&reply, 6, "monarch");
+        assert!(
+            reply.message.iter().all(|p| !before.contains(&p.id)),
+            "all ids are new"
+        );
+        assert_eq!(pool.add().index, 7);
+        assert_valid(&parse(&pool, "c"), 7, "monarch");
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub fn app(state: DashboardState) -> Router {
         .route("/repro/policies", post(add_policy))
         .route("/repro/fetches", get(list_fetches))
         .route("/repro/stats", get(show_stats))
+        .route("/repro/reset", post(reset_pool))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_admin_token,
@@ -111,6 +112,19 @@ async fn fetch_policies(State(state): State<DashboardState>, headers: HeaderMap)
         authorized,
     });
     response
+}
+
+/// `POST /repro/reset`: a fresh pool of the initial size (the runner's `--runs N` calls it).
+async fn reset_pool(State(state): State<DashboardState>, _body: Bytes) -> Response {
+    let served = tokio::task::spawn_blocking(move || state.reset_pool()).await;
+    match served {
+        Ok(served) => Json(serde_json::json!({ "served": served })).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reset failed: {e}"),
+        )
+            .into_response(),
+    }
 }
 
 /// `POST /repro/policies`: the body is read (to enforce the size limit) and ignored.

@@ -91,6 +91,12 @@ impl DashboardState {
         }
     }
 
+    /// Back to `--initial-policies` fresh policies (between repetitions of a run).
+    pub fn reset_pool(&self) -> u64 {
+        self.shared.pool.reset(self.shared.initial_policies);
+        self.shared.pool.len()
+    }
+
     /// Adds one policy, then (it is already visible to fetches) publishes `PolicyChanged`.
     ///
     /// A failed publish is logged and counted, never turned into a failed add: the policy exists

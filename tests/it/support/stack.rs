@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use reload_repro::dashboard::{self, DashboardArgs};
-use reload_repro::runner::{RunArgs, RunOptions, output::RunDir, run_once};
+use reload_repro::runner::{RunArgs, RunOptions, output::RunDir, run_all, run_once};
 use reload_repro::stub::{self, StubArgs};
 use reload_repro::summary::Summary;
 use tokio::sync::oneshot;
@@ -160,6 +160,17 @@ impl Stack {
         argv.extend(extra.iter().map(|s| s.to_string()));
         run_with(&argv).await
     }
+}
+
+/// Runs `--runs N` repetitions with this stack's URLs plus `extra` flags.
+pub async fn run_set(stack: &Stack, out: &Path, extra: &[&str]) -> anyhow::Result<Vec<Summary>> {
+    let mut argv: Vec<String> = vec!["run".into()];
+    argv.extend(stack.run_flags(out));
+    argv.extend(extra.iter().map(|s| s.to_string()));
+    let args = RunCli::try_parse_from(&argv)?.args;
+    let options = RunOptions::from_args(&args)?;
+    let runs = run_all(&options).await?;
+    Ok(runs.into_iter().map(|(_, s)| s).collect())
 }
 
 /// Runs the runner with a full argv (first element ignored).

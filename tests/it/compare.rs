@@ -1,0 +1,182 @@
+//! `reload-repro diff` on real stub runs: sets of repeated runs from the in-process stack,
+//! compared through the binary so exit codes and the JSON verdict are what users get.
+
+use std::path::Path;
+use std::process::Command;
+
+use reload_repro::summary::Verdict;
+
+use super::support::stack::{Stack, run_set};
+
+/// The same runner flags for every set, so the configurations are comparable.
+const RUN: &[&str] = &[
+    "--rate",
+    "100",
+    "--duration",
+    "2s",
+    "--backoff",
+    "fine",
+    "--stall-timeout",
+    "3s",
+    "--deadline",
+    "20s",
+    "--runs",
+    "4",
+];
+
+async fn stub_set(out: &Path, label: &str, stub_flags: &[&str]) -> Vec<Verdict> {
+    let stack = Stack::start(&["--initial-policies", "1000"], stub_flags).await;
+    let mut flags = RUN.to_vec();
+    flags.extend(["--label", label]);
+    let summaries = run_set(&stack, out, &flags).await.expect("set runs");
+    summaries.iter().map(|s| s.verdict).collect()
+}
+
+struct DiffResult {
+    code: i32,
+    verdict: String,
+    stdout: String,
+    json: serde_json::Value,
+}
+
+fn diff(out: &Path, a: &str, b: &str, extra: &[&str]) -> DiffResult {
+    let json_path = out.join(format!("{a}-vs-{b}.json"));
+    let output = Command::new(env!("CARGO_BIN_EXE_reload-repro"))
+        .arg("diff")
+        .arg(out.join(a))
+        .arg(out.join(b))
+        .arg("--json")
+        .arg(&json_path)
+        .args(extra)
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .output()
+        .expect("diff runs");
+    let json: serde_json::Value = std::fs::read_to_string(&json_path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(serde_json::Value::Null);
+    DiffResult {
+        code: output.status.code().unwrap_or(-1),
+        verdict: json["verdict"].as_str().unwrap_or_default().to_owned(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr),
+        json,
+    }
+}
+
+/// v2.9.4 sets hang for certain: the 2.5 s reload outlasts the 2 s burst (see run.rs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diffs_of_stub_runs_say_improved_no_change_and_regressed() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path();
+    let fixed = [
+        "--reload-mode",
+        "fixed",
+        "--tick",
+        "200ms",
+        "--reload-cost-ms",
+        "200",
+    ];
+    let v294 = [
+        "--reload-mode",
+        "v2.9.4",
+        "--tick",
+        "200ms",
+        "--reload-cost-ms",
+        "2500",
+    ];
+    let slow = [
+        "--reload-mode",
+        "fixed",
+        "--tick",
+        "200ms",
+        "--reload-cost-ms",
+        "600",
+    ];
+
+    assert_eq!(stub_set(dir, "v294", &v294).await, vec![Verdict::Hang; 4]);
+    assert_eq!(
+        stub_set(dir, "fixed-a", &fixed).await,
+        vec![Verdict::Pass; 4]
+    );
+    assert_eq!(
+        stub_set(dir, "fixed-b", &fixed).await,
+        vec![Verdict::Pass; 4]
+    );
+    assert_eq!(stub_set(dir, "slow", &slow).await, vec![Verdict::Pass; 4]);
+
+    let improved = diff(dir, "v294", "fixed-a", &[]);
+    assert_eq!(
+        (improved.code, improved.verdict.as_str()),
+        (0, "improved"),
+        "{}",
+        improved.stdout
+    );
+    assert!(
+        improved.stdout.contains("hang"),
+        "the hang → pass change is shown: {}",
+        improved.stdout
+    );
+
+    let same = diff(dir, "fixed-a", "fixed-b", &[]);
+    assert_eq!(
+        (same.code, same.verdict.as_str()),
+        (0, "no_change"),
+        "{}",
+        same.stdout
+    );
+
+    let regressed = diff(dir, "fixed-a", "slow", &[]);
+    assert_eq!(
+        (regressed.code, regressed.verdict.as_str()),
+        (1, "regressed"),
+        "{}",
+        regressed.stdout
+    );
+    assert!(regressed.json.is_object());
+
+    // One run per side cannot be significant: inconclusive, and it says why.
+    let one_a = std::fs::read_link(dir.join("fixed-a/latest")).unwrap();
+    let one_b = std::fs::read_link(dir.join("slow/latest")).unwrap();
+    let single = diff(
+        dir,
+        &format!("fixed-a/{}", one_a.display()),
+        &format!("slow/{}", one_b.display()),
+        &[],
+    );
+    assert_eq!(single.code, 3, "{}", single.stdout);
+    assert!(
+        single.stdout.to_lowercase().contains("one run"),
+        "{}",
+        single.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diff_refuses_runs_with_different_configurations_naming_the_field() {
+    let out = tempfile::tempdir().unwrap();
+    let stack = Stack::start(&["--initial-policies", "100"], &["--tick", "200ms"]).await;
+    for (label, rate) in [("a", "50"), ("b", "40")] {
+        stack
+            .run(
+                out.path(),
+                &[
+                    "--rate",
+                    rate,
+                    "--duration",
+                    "1s",
+                    "--backoff",
+                    "fine",
+                    "--label",
+                    label,
+                ],
+            )
+            .await
+            .expect("run completes");
+    }
+    let result = diff(out.path(), "a", "b", &[]);
+    assert_eq!(result.code, 2, "{}", result.stdout);
+    assert!(result.stdout.contains("rate"), "{}", result.stdout);
+    let forced = diff(out.path(), "a", "b", &["--force"]);
+    assert_ne!(forced.code, 2, "{}", forced.stdout);
+}
