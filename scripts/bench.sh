@@ -71,11 +71,13 @@ stop_pid() {
   kill -KILL "$pid" 2>/dev/null || true
 }
 
-# A port nobody listens on (bash's /dev/tcp connect fails), from a high random range.
+# A port nobody listens on (bash's /dev/tcp connect fails), below the kernel's ephemeral range
+# (the runner opens tens of thousands of client connections, which take ephemeral ports).
 free_port() {
-  local p
+  local p low
+  low=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
   for _ in $(seq 100); do
-    p=$((20000 + RANDOM % 30000))
+    p=$((10000 + RANDOM % (low - 10000)))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
   done
   die "no free port found"
@@ -98,7 +100,7 @@ pct_ms() {
   sort -g "$1" | awk '{ v[NR] = $1 * 1000 } END {
     if (NR == 0) { print "- - - 0"; exit }
     i50 = int(NR * 0.50 + 0.999999); i99 = int(NR * 0.99 + 0.999999)
-    printf "%.2f %.2f %.2f %d", v[i50], v[i99], v[NR], NR }'
+    printf "%.2f %.2f %.2f %d\n", v[i50], v[i99], v[NR], NR }'
 }
 
 emit() { printf '%s\n' "$*" | tee -a "$report"; }
@@ -195,9 +197,9 @@ section_adds() {
   sleep 0.5
   adds "$mock_url/repro/policies" 2000 "$out/add-fetching.txt"
   for i in "${loops[@]}"; do
-    pkill -TERM -P "$i" 2>/dev/null || true # its curl (by parent pid); the loop then exits
-    kill -TERM "$i" 2>/dev/null || true
-    wait "$i" 2>/dev/null || true
+    { pkill -TERM -P "$i" || true # its curl (by parent pid); the loop then exits
+      kill -TERM "$i" || true
+      wait "$i" || true; } 2>/dev/null
   done
   read -r a50 a99 amax an < <(pct_ms "$out/add-fetching.txt")
   add_rows+="| 2 fetch loops run | $an | $a50 | $a99 | $amax |"
