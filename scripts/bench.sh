@@ -256,14 +256,15 @@ section_micro() {
 }
 
 # ---- runner ------------------------------------------------------------------------------------
-# run_step name rate duration backoff → one table row; services must be up.
+# run_step name rate duration backoff [deadline] → one table row; services must be up.
 run_step() {
-  local name="$1" rate="$2" duration="$3" backoff="$4" timefile="$out/logs/time-$1.txt"
+  local name="$1" rate="$2" duration="$3" backoff="$4" deadline="${5:-60s}"
+  local timefile="$out/logs/time-$1.txt"
   local mock_cpu0 stub_cpu0 summary
   mock_cpu0=$(cpu_s "$mock_pid"); stub_cpu0=$(cpu_s "$stub_pid")
   /usr/bin/time -v -o "$timefile" "$bin" run --gateway "$stub_url" --dashboard "$mock_url" \
     --redis "$redis_url" --rate "$rate" --duration "$duration" --trigger notify \
-    --backoff "$backoff" --deadline 60s --stall-timeout 20s --wait-ready 30s \
+    --backoff "$backoff" --deadline "$deadline" --stall-timeout 20s --wait-ready 30s \
     --out "$out/runs" --label "$name" --quiet >"$out/logs/run-$name.log" 2>&1 || true
   summary="$out/runs/$name/latest/summary.json"
   [[ -s "$summary" ]] || die "the runner wrote no summary for $name: see $out/logs/run-$name.log"
@@ -314,7 +315,7 @@ section_large() {
   emit ""
   runner_header
   start_mock 1000 large; start_stub 1s 0 large
-  run_step large "$large_rate" "${duration_s}s" fine
+  run_step large "$large_rate" "${duration_s}s" fine "$((duration_s + 60))s"
   emit ""
   emit "Mock after the large run: $(rss_mb "$mock_pid" VmRSS) MB RSS, $(rss_mb "$mock_pid" VmHWM) MB peak."
   stop_pid "$stub_pid"; stop_pid "$mock_pid"
