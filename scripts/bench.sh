@@ -13,7 +13,7 @@
 #   calib    stub cost 300 ms on a 1 s tick vs the latency model.
 #
 # Knobs: BENCH_OUT (default results/bench/<UTC>), BENCH_RATES ("500 1000 2000 5000 8000"),
-# BENCH_STEP_DURATION (5s), BENCH_LARGE_SCENARIOS (200000), BENCH_LARGE_RATE (4000),
+# BENCH_STEP_DURATION (5s), BENCH_LARGE_SCENARIOS (200000), BENCH_LARGE_RATE (2000),
 # REPRO_BIN (default target/release/reload-repro, built when missing).
 # Exit status: 0 when every figure was measured (targets missed are reported, not failures),
 # 2 when a tool is missing or a service did not start.
@@ -29,7 +29,7 @@ sections="${BENCH_SECTIONS:-mock compress micro runner large calib}"
 rates="${BENCH_RATES:-500 1000 2000 5000 8000}"
 step_duration="${BENCH_STEP_DURATION:-5s}"
 large_scenarios="${BENCH_LARGE_SCENARIOS:-200000}"
-large_rate="${BENCH_LARGE_RATE:-4000}"
+large_rate="${BENCH_LARGE_RATE:-2000}"
 out="${BENCH_OUT:-results/bench/$(date -u +%Y%m%dT%H%M%SZ)}"
 target_dir="${CARGO_TARGET_DIR:-target}"
 bin="${REPRO_BIN:-$target_dir/release/reload-repro}"
