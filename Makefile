@@ -52,7 +52,8 @@ help: ## Show this help.
 	  | sed -E 's/^([a-z-]+):.*## (.*)/\1\t\2/' | awk -F'\t' '{ printf "  %-16s %s\n", $$1, $$2 }'
 	@echo
 	@echo "Knobs: TYK TYK_IMAGE TYK_PR_IMAGE LABEL RATE DURATION TRIGGER DEADLINE"
-	@echo "       INITIAL_POLICIES WAIT_READY RUNS KEEP=1 (leave the stack up)"
+	@echo "       INITIAL_POLICIES WAIT_READY BACKOFF STALL_TIMEOUT RUNS KEEP=1 (leave the stack up)"
+	@echo "       RESULTS_DIR (default results)"
 	@echo "Results land in results/<label>/<UTC time>/ (and results/<label>/latest)."
 	@echo "Exit status: 0 pass, 1 hang / infra_error / interrupted."
 

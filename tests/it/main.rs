@@ -1,5 +1,6 @@
 //! All integration tests in one binary, so they link once.
 
+mod compose;
 mod dashboard;
 mod evidence;
 mod run;
