@@ -437,7 +437,7 @@ fn redis_started_by_testcontainers_receives_the_mocks_signed_policy_changed() {
         return;
     }
     // Before any runtime (and thread) exists: it may point DOCKER_HOST at a version relay.
-    testcontainers_redis::route_testcontainers_to_the_daemon();
+    let _relay = testcontainers_redis::route_testcontainers_to_the_daemon();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

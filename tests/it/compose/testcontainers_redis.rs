@@ -55,16 +55,24 @@ fn daemon_api_version(socket: &PathBuf) -> (usize, usize) {
     (major.parse().unwrap(), minor.parse().unwrap())
 }
 
+/// The relay's socket file, removed when the test is done with it.
+pub struct RelaySocket(PathBuf);
+
+impl Drop for RelaySocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// Points testcontainers at the daemon, through the version relay when the daemon is older than
-/// the API version testcontainers speaks. Call before any other thread exists.
-pub fn route_testcontainers_to_the_daemon() {
-    let Some(socket) = daemon_socket() else {
-        return;
-    };
+/// the API version testcontainers speaks. Call before any other thread exists; keep the result
+/// until the containers are gone.
+pub fn route_testcontainers_to_the_daemon() -> Option<RelaySocket> {
+    let socket = daemon_socket()?;
     let ours = bollard::API_DEFAULT_VERSION;
     let (major, minor) = daemon_api_version(&socket);
     if (major, minor) >= (ours.major_version, ours.minor_version) {
-        return;
+        return None;
     }
     let from = format!(" /v{ours}/").into_bytes();
     let to = format!(" /v{major}.{minor}/").into_bytes();
@@ -88,6 +96,7 @@ pub fn route_testcontainers_to_the_daemon() {
     // SAFETY: called at the start of the test, before its runtime starts; nextest runs each
     // test in its own process, so no other thread reads the environment meanwhile.
     unsafe { std::env::set_var("DOCKER_HOST", format!("unix://{}", relay.display())) };
+    Some(RelaySocket(relay))
 }
 
 async fn serve_relay(
