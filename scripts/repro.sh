@@ -10,16 +10,17 @@
 # summaries' verdicts, never from compose: 0 all pass (or all as --expect says), 1 otherwise
 # (hang, infra_error, interrupted, or no summary at all), 2 bad usage / kit image missing.
 #
-# Knobs (environment): RATE DURATION TRIGGER DEADLINE INITIAL_POLICIES WAIT_READY (runner),
-# RUNS (default 1), KEEP=1, STUB_RELOAD_COST_MS, REPRO_IMAGE, REDIS_IMAGE, PULL_TIMEOUT (300 s),
-# UP_TIMEOUT (240 s), REPRO_SECRET / REPRO_NODE_SECRET (random per invocation when unset).
+# Knobs (environment): RATE DURATION TRIGGER DEADLINE INITIAL_POLICIES WAIT_READY BACKOFF
+# STALL_TIMEOUT (runner), RUNS (default 1), KEEP=1, STUB_RELOAD_COST_MS, REPRO_IMAGE, REDIS_IMAGE,
+# RESULTS_DIR (default ./results), PULL_TIMEOUT (300 s), UP_TIMEOUT (240 s),
+# REPRO_SECRET / REPRO_NODE_SECRET (random per invocation when unset).
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 
 usage() {
-  sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   echo "usage: $0 (--image IMAGE | --stub v2.9.4|fixed) [--label L] [--expect VERDICT]" >&2
   exit 2
 }
@@ -75,6 +76,12 @@ export REDIS_IMAGE="${REDIS_IMAGE:-redis:7.0.15-bookworm}"
 export RATE="${RATE:-500}" DURATION="${DURATION:-5s}" TRIGGER="${TRIGGER:-notify}"
 export DEADLINE="${DEADLINE:-120s}" INITIAL_POLICIES="${INITIAL_POLICIES:-80400}"
 export WAIT_READY="${WAIT_READY:-120s}" STUB_MODE="$stub_mode"
+export BACKOFF="${BACKOFF:-seed}" STALL_TIMEOUT="${STALL_TIMEOUT:-30s}"
+# Where run directories land; compose mounts it as the runner's /results. Absolute, so that it
+# means the same to this script and to compose (which resolves paths from the compose file).
+results_dir="${RESULTS_DIR:-results}"
+[[ "$results_dir" == /* ]] || results_dir="$repo_root/$results_dir"
+export RESULTS_DIR="$results_dir"
 # Fresh secrets per invocation: nothing secret is ever written to disk, and the runner's
 # redaction is exercised with values it cannot know in advance.
 export REPRO_SECRET="${REPRO_SECRET:-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
@@ -108,13 +115,13 @@ REPRO_COMPOSE_SHA256="$(cat docker-compose.yml ${stub_mode:+docker-compose.stub.
 export REPRO_GATEWAY_CONFIG_SHA256
 REPRO_GATEWAY_CONFIG_SHA256="$(find run -type f | LC_ALL=C sort | xargs cat | sha256sum | cut -d' ' -f1)"
 
-# The runner writes ./results as the invoking user (as 10001 when that is root), and reads the
-# Docker socket through its group.
-mkdir -p results
+# The runner writes the results folder as the invoking user (as 10001 when that is root), and
+# reads the Docker socket through its group.
+mkdir -p "$results_dir" || die "cannot create the results folder $results_dir (RESULTS_DIR)"
 if [[ "$(id -u)" == 0 ]]; then
   export REPRO_UID=10001 REPRO_GID=10001
-  chown 10001:10001 results
-  [[ -d "results/$label" ]] && chown 10001:10001 "results/$label"
+  chown 10001:10001 "$results_dir"
+  if [[ -d "$results_dir/$label" ]]; then chown 10001:10001 "$results_dir/$label"; fi
 else
   REPRO_UID="$(id -u)" REPRO_GID="$(id -g)"
   export REPRO_UID REPRO_GID
@@ -186,7 +193,7 @@ trap 'on_signal INT 130' INT
 trap 'on_signal TERM 143' TERM
 trap 'take_down' EXIT
 
-latest_target() { readlink "results/$label/latest" 2>/dev/null || true; }
+latest_target() { readlink "$results_dir/$label/latest" 2>/dev/null || true; }
 
 # Runs the runner container with the given command (none: the compose file's).
 run_runner() {
@@ -202,8 +209,8 @@ record_infra_error() {
   log "recording infra_error: $1"
   run_runner run --out=/results --label="$label" --gateway=http://gateway:8080 \
     --dashboard=http://dashboard:9000 --redis=redis://redis:6379 --rate="$RATE" \
-    --duration="$DURATION" --trigger="$TRIGGER" --deadline="$DEADLINE" \
-    --compose-project="$project" --record-infra-error="$1" || true
+    --duration="$DURATION" --trigger="$TRIGGER" --deadline="$DEADLINE" --backoff="$BACKOFF" \
+    --stall-timeout="$STALL_TIMEOUT" --compose-project="$project" --record-infra-error="$1" || true
 }
 
 ensure_gateway_image() {
@@ -227,10 +234,10 @@ report_run() {
     log "no summary was written for this run (the runner's output above says why)"
     echo "none"; return
   fi
-  dir="results/$label/$(latest_target)"
+  dir="$results_dir/$label/$(latest_target)"
   if [[ ! -f "$dir/summary.json" ]]; then log "no summary.json in $dir"; echo "none"; return; fi
   [[ -f "$dir/summary.md" ]] && cat "$dir/summary.md" >&2
-  log "run directory: $repo_root/${dir#./}"
+  log "run directory: $dir"
   verdict="$(grep -m1 -oE '"verdict": *"[a-z_]+"' "$dir/summary.json" | sed -E 's/.*"([a-z_]+)"$/\1/')"
   echo "${verdict:-none}"
 }
@@ -240,7 +247,7 @@ one_run() {
   project="reload-repro-$(printf '%s' "$label" | tr '[:upper:]' '[:lower:]' | tr -c 'a-z0-9' '-')-$(date -u +%Y%m%d%H%M%S)-$$-$n"
   project="$(printf '%s' "$project" | tr -s '-')"
   export COMPOSE_PROJECT_NAME="$project"
-  printf '%s\n' "$project" >results/.last-project 2>/dev/null || true
+  printf '%s\n' "$project" >"$results_dir/.last-project" 2>/dev/null || true
   before="$(latest_target)"
   log "run $n/$runs: gateway $gateway_image${stub_mode:+ (stub, mode $stub_mode)}, label $label, project $project"
 

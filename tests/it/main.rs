@@ -1,6 +1,7 @@
 //! All integration tests in one binary, so they link once.
 
 mod compare;
+mod compose;
 mod dashboard;
 mod evidence;
 mod run;
