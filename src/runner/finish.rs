@@ -219,6 +219,10 @@ pub async fn summarize(ctx: &RunContext, endpoints: &Endpoints, load: LoadOutcom
         }
     }
     let mut summary = ctx.empty_summary(verdict, reason);
+    // `started_at` is when the load started, not when the runner began waiting for readiness.
+    if let Some(origin) = DateTime::<Utc>::from_timestamp_millis(load.origin_unix_ms as i64) {
+        summary.started_at = rfc3339(origin);
+    }
     summary.config.initial_policies = load.baseline.policies_served;
     summary.gateway.version = load.gateway_version.clone();
     summary.gateway.version_source = load.gateway_version_source.clone();

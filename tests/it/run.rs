@@ -135,7 +135,11 @@ async fn v294_scheduling_at_seed_load_hangs_and_says_so_within_the_stall_timeout
     let written_after_last_start = (finished - started).as_seconds_f64() - last_start_s;
     assert!(
         written_after_last_start <= 10.0 + 5.0,
-        "summary written {written_after_last_start:.1}s after the last start"
+        "summary written {written_after_last_start:.1}s after the last start: {} / {:?} / {:?} / {:?}",
+        summary.reason,
+        summary.reloads,
+        summary.scheduler,
+        summary.timeline
     );
     let report = std::fs::read_to_string(dir.path.join("report.txt")).unwrap();
     assert!(report.contains("OUTSTANDING"));
@@ -187,7 +191,9 @@ async fn a_wrong_node_secret_ends_quickly_as_infra_error_naming_the_secret() {
             "--node-secret",
             "the-dashboards-secret",
         ],
-        &["--node-secret", "another-secret"],
+        // Like `allow_insecure_configs: true` in run/tyk.conf: the notification signature (made
+        // with the dashboard's secret) is not checked, so reloads happen and their fetches fail.
+        &["--node-secret", "another-secret", "--allow-insecure"],
     )
     .await;
     let out = tempfile::tempdir().unwrap();
