@@ -57,8 +57,9 @@ pub async fn main(args: RunArgs) -> anyhow::Result<ExitCode> {
 /// Runs `options.runs` repetitions (each from a fresh policy pool) and returns their summaries.
 pub async fn run_all(options: &RunOptions) -> anyhow::Result<Vec<(RunDir, Summary)>> {
     let mut done = Vec::new();
-    for run in 0..options.runs {
-        if run > 0 {
+    for _ in 0..options.runs {
+        // Every repetition of a set starts from the initial pool size, so all share one config.
+        if options.runs > 1 {
             let endpoints = Endpoints::new(options)?;
             endpoints
                 .reset_pool()

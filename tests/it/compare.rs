@@ -40,7 +40,7 @@ struct DiffResult {
 }
 
 fn diff(out: &Path, a: &str, b: &str, extra: &[&str]) -> DiffResult {
-    let json_path = out.join(format!("{a}-vs-{b}.json"));
+    let json_path = out.join(format!("{a}-vs-{b}.json").replace('/', "_"));
     let output = Command::new(env!("CARGO_BIN_EXE_reload-repro"))
         .arg("diff")
         .arg(out.join(a))
