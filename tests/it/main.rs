@@ -2,6 +2,8 @@
 
 mod dashboard;
 mod evidence;
+mod faults;
+mod fuzz;
 mod run;
 mod stub;
 mod support;
