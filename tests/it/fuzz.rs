@@ -302,3 +302,21 @@ fn a_whole_results_tree_of_corpus_runs_loads_as_a_label_directory() {
     let side = load_side(&label).expect("a label directory of valid runs loads");
     assert_eq!(side.runs.len(), oks.len());
 }
+
+#[test]
+fn a_real_runs_latency_histogram_reaches_the_diff() {
+    // The corpus summary was written by a real (stub) run: its histogram is V2 + DEFLATE.
+    let path = corpus_dir("summary").join("ok-hang-v294.json");
+    let side = load_side(&path).expect("a real summary loads");
+    let merged = side
+        .latency_histogram
+        .as_ref()
+        .unwrap_or_else(|| panic!("histogram left out: {:?}", side.warnings));
+    let summary = read_summary(&path).unwrap();
+    assert_eq!(merged.len(), summary.latency_ms.count);
+    assert!(
+        side.warnings.iter().all(|w| !w.contains("latency CDF")),
+        "{:?}",
+        side.warnings
+    );
+}
