@@ -18,6 +18,12 @@ const V2_COOKIE: u32 = 0x1c84_9313;
 /// Bytes of the V2 header before the payload.
 const V2_HEADER_LEN: usize = 40;
 
+/// Cookie of the V2 + DEFLATE encoding `summary.json` holds (`V2_COMPRESSED_COOKIE_BASE | 0x10`).
+const V2_DEFLATE_COOKIE: u32 = 0x1c84_9314;
+
+/// Largest inflated histogram accepted, bytes; a real one is at most a few hundred kilobytes.
+const MAX_INFLATED: u64 = 4 * 1024 * 1024;
+
 /// What form of path named the side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -167,8 +173,9 @@ fn merge_into(merged: &mut Option<Histogram<u64>>, h: &Histogram<u64>) -> Result
     Ok(())
 }
 
-/// Decodes a base64 V2 (uncompressed) histogram after checking its header against its size,
-/// because hdrhistogram allocates whatever payload length the header claims.
+/// Decodes a base64 V2 histogram, plain or V2 + DEFLATE (what runs write), after inflating it
+/// under a bound and checking its header against its size, because hdrhistogram allocates
+/// whatever payload length the header claims.
 // TODO(lead): switch to `summary::histogram::decode_histogram` once merged, keeping these bounds.
 fn decode_histogram(b64: &str) -> Result<Histogram<u64>, String> {
     if b64.is_empty() {
@@ -180,6 +187,7 @@ fn decode_histogram(b64: &str) -> Result<Histogram<u64>, String> {
     let bytes = BASE64_STANDARD
         .decode(b64)
         .map_err(|e| format!("not base64: {e}"))?;
+    let bytes = inflate_if_compressed(bytes)?;
     let word = |at: usize| {
         bytes
             .get(at..at + 4)
@@ -187,7 +195,7 @@ fn decode_histogram(b64: &str) -> Result<Histogram<u64>, String> {
             .map(u32::from_be_bytes)
     };
     if word(0) != Some(V2_COOKIE) {
-        return Err("not an uncompressed HdrHistogram V2 encoding".into());
+        return Err("not an HdrHistogram V2 encoding".into());
     }
     let payload_len = word(4).unwrap_or(u32::MAX) as usize;
     let digits = word(12).unwrap_or(u32::MAX);
@@ -197,6 +205,33 @@ fn decode_histogram(b64: &str) -> Result<Histogram<u64>, String> {
     hdrhistogram::serialization::Deserializer::new()
         .deserialize(&mut bytes.as_slice())
         .map_err(|e| format!("undecodable histogram: {e:?}"))
+}
+
+/// Turns V2 + DEFLATE into plain V2 (other bytes pass through), never inflating past
+/// [`MAX_INFLATED`]: a small hostile document must not expand into gigabytes.
+fn inflate_if_compressed(bytes: Vec<u8>) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    let word = |at: usize| bytes.get(at..at + 4).map(|b| [b[0], b[1], b[2], b[3]]);
+    if word(0).map(u32::from_be_bytes) != Some(V2_DEFLATE_COOKIE) {
+        return Ok(bytes);
+    }
+    let compressed_len = word(4).map_or(usize::MAX, |w| u32::from_be_bytes(w) as usize);
+    let compressed = bytes
+        .get(8..)
+        .filter(|rest| compressed_len <= rest.len())
+        .map(|rest| &rest[..compressed_len])
+        .ok_or("compressed histogram header does not match its size")?;
+    let mut plain = Vec::new();
+    flate2::read::ZlibDecoder::new(compressed)
+        .take(MAX_INFLATED + 1)
+        .read_to_end(&mut plain)
+        .map_err(|e| format!("undecodable compressed histogram: {e}"))?;
+    if plain.len() as u64 > MAX_INFLATED {
+        return Err(format!(
+            "histogram inflates to more than {MAX_INFLATED} bytes"
+        ));
+    }
+    Ok(plain)
 }
 
 /// Encodes a histogram the way summaries hold it (for tests of this module and its users).
@@ -245,6 +280,33 @@ mod tests {
         let err = decode_histogram(&BASE64_STANDARD.encode(bytes)).unwrap_err();
         assert!(err.contains("header"), "{err}");
         assert!(decode_histogram("%%%").unwrap_err().contains("base64"));
+    }
+
+    #[test]
+    fn the_compressed_histogram_runs_write_is_read_back() {
+        let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();
+        for v in [1_000, 250_000, 3_900_000] {
+            h.record(v).unwrap();
+        }
+        let text = crate::summary::histogram::encode_histogram(&h);
+        assert_eq!(decode_histogram(&text).unwrap(), h);
+    }
+
+    #[test]
+    fn a_compressed_histogram_that_inflates_past_the_bound_is_refused() {
+        use std::io::Write as _;
+        let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        zlib.write_all(&V2_COOKIE.to_be_bytes()).unwrap();
+        zlib.write_all(&vec![0u8; MAX_INFLATED as usize]).unwrap();
+        let compressed = zlib.finish().unwrap();
+        let mut bytes = V2_DEFLATE_COOKIE.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&(compressed.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(&compressed);
+        let err = decode_histogram(&BASE64_STANDARD.encode(&bytes)).unwrap_err();
+        assert!(err.contains("inflates to more than"), "{err}");
+        bytes[4..8].copy_from_slice(&u32::MAX.to_be_bytes());
+        let err = decode_histogram(&BASE64_STANDARD.encode(&bytes)).unwrap_err();
+        assert!(err.contains("does not match its size"), "{err}");
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub struct Endpoints {
     dashboard: String,
     secret: String,
     admin_token: Option<String>,
+    /// Everything to hide from error texts, the node secret included (`RunOptions::secrets`).
+    hidden: Vec<String>,
 }
 
 impl Endpoints {
@@ -53,14 +55,12 @@ impl Endpoints {
             dashboard: options.dashboard.clone(),
             secret: options.secret.clone(),
             admin_token: options.admin_token.clone(),
+            hidden: options.secrets(),
         })
     }
 
     fn scrub(&self, text: &str) -> String {
-        let mut secrets = vec![self.secret.as_str()];
-        if let Some(token) = &self.admin_token {
-            secrets.push(token);
-        }
+        let secrets: Vec<&str> = self.hidden.iter().map(String::as_str).collect();
         redact(text, &secrets)
     }
 

@@ -344,6 +344,15 @@ fn verdict(
             ),
         ),
         StopCause::Fatal(reason) => (Verdict::InfraError, reason.clone()),
+        // Notifications lost on the way are the kit's failure, not the gateway's lost triggers.
+        StopCause::Stall(_) | StopCause::Deadline if reloads.publish_errors > 0 => (
+            Verdict::InfraError,
+            format!(
+                "{} of {} scenarios never got their key, but {} PolicyChanged notification(s) could not be published on Redis: \
+                 the gateway was never told about the newest policies, so this is not a gateway hang (check Redis and the dashboard's log){last_error}",
+                n.outstanding, n.started, reloads.publish_errors
+            ),
+        ),
         StopCause::Stall(reason) => (
             Verdict::Hang,
             format!(

@@ -72,7 +72,9 @@ pub async fn watch_run(mut input: WatchInput, stop: Arc<StopSignal>) -> Option<M
             break;
         }
         let now = Instant::now();
-        match tokio::time::timeout(TICK * 4, input.endpoints.mock_stats()).await {
+        let polled = tokio::time::timeout(TICK * 4, input.endpoints.mock_stats()).await;
+        let dashboard_answered = matches!(polled, Ok(Ok(_)));
+        match polled {
             Ok(Ok(stats)) => {
                 if last_stats
                     .as_ref()
@@ -113,7 +115,15 @@ pub async fn watch_run(mut input: WatchInput, stop: Arc<StopSignal>) -> Option<M
             }
         }
         let last_progress = last_fetch_change.max(last_success_change);
-        if in_flight > 0 && now.duration_since(last_progress) >= input.stall_timeout {
+        let stalled = in_flight > 0 && now.duration_since(last_progress) >= input.stall_timeout;
+        if stalled && !dashboard_answered {
+            // Without the dashboard's fetch counter a stall cannot be told from a dead mock.
+            stop.stop(StopCause::Fatal(format!(
+                "the dashboard mock stopped answering during the run (for {:.1}s) while {in_flight} scenarios waited: {dashboard_error}",
+                now.duration_since(last_dashboard_answer).as_secs_f64()
+            )));
+        }
+        if stalled {
             let fetch = if last_fetch_change == input.origin {
                 "no policy fetch since the load started".to_owned()
             } else {

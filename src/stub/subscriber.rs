@@ -30,6 +30,10 @@ pub enum Verdict {
 
 /// Classifies one message body. Like the gateway, the signature is checked before the command.
 pub fn judge_message(body: &[u8], node_secret: &str, allow_insecure: bool) -> Verdict {
+    // serde would also read `["PolicyChanged"]` as a struct; the gateway (Go) wants an object.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Verdict::Malformed("not a JSON object".into());
+    }
     let notification: Notification = match serde_json::from_slice(body) {
         Ok(n) => n,
         Err(e) => return Verdict::Malformed(e.to_string()),
@@ -156,6 +160,10 @@ mod tests {
     fn garbage_and_unknown_commands_do_not_reload() {
         assert!(matches!(
             judge_message(b"not json", "ns", true),
+            Verdict::Malformed(_)
+        ));
+        assert!(matches!(
+            judge_message(br#"["PolicyChanged"]"#, "ns", true),
             Verdict::Malformed(_)
         ));
         let drl = serde_json::to_vec(&Notification::signed(

@@ -4,6 +4,8 @@ mod compare;
 mod compose;
 mod dashboard;
 mod evidence;
+mod faults;
+mod fuzz;
 mod run;
 mod stub;
 mod support;
