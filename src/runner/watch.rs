@@ -21,6 +21,9 @@ use crate::protocol::MockStats;
 const TICK: Duration = Duration::from_millis(250);
 /// How long the dashboard may stay silent before the run stops as an infrastructure error.
 const DASHBOARD_SILENCE: Duration = Duration::from_secs(10);
+/// Dashboard silence after which a due stall is blamed on the dashboard: without its fetch
+/// counter a stalled gateway cannot be told from a dead mock.
+const STALL_EVIDENCE_SILENCE: Duration = Duration::from_secs(2);
 
 /// What the watcher needs to know.
 pub struct WatchInput {
@@ -72,9 +75,7 @@ pub async fn watch_run(mut input: WatchInput, stop: Arc<StopSignal>) -> Option<M
             break;
         }
         let now = Instant::now();
-        let polled = tokio::time::timeout(TICK * 4, input.endpoints.mock_stats()).await;
-        let dashboard_answered = matches!(polled, Ok(Ok(_)));
-        match polled {
+        match tokio::time::timeout(TICK * 4, input.endpoints.mock_stats()).await {
             Ok(Ok(stats)) => {
                 if last_stats
                     .as_ref()
@@ -116,8 +117,7 @@ pub async fn watch_run(mut input: WatchInput, stop: Arc<StopSignal>) -> Option<M
         }
         let last_progress = last_fetch_change.max(last_success_change);
         let stalled = in_flight > 0 && now.duration_since(last_progress) >= input.stall_timeout;
-        if stalled && !dashboard_answered {
-            // Without the dashboard's fetch counter a stall cannot be told from a dead mock.
+        if stalled && now.duration_since(last_dashboard_answer) >= STALL_EVIDENCE_SILENCE {
             stop.stop(StopCause::Fatal(format!(
                 "the dashboard mock stopped answering during the run (for {:.1}s) while {in_flight} scenarios waited: {dashboard_error}",
                 now.duration_since(last_dashboard_answer).as_secs_f64()
