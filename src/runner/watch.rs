@@ -144,11 +144,19 @@ pub async fn watch_run(mut input: WatchInput, stop: Arc<StopSignal>) -> Option<M
 }
 
 /// The gateway's fetches are all being refused: its node secret differs from the mock's.
+/// Refusals before the load count when no fetch was ever accepted: such a gateway also rejects
+/// the mock's signed notifications, so it may never fetch again during the load.
 fn node_secret_mismatch(baseline: &MockStats, now: &MockStats) -> Option<String> {
-    let rejected = now
-        .rejected_fetches
-        .saturating_sub(baseline.rejected_fetches);
-    let accepted = now.fetches.saturating_sub(baseline.fetches);
+    let since_baseline = (
+        now.rejected_fetches
+            .saturating_sub(baseline.rejected_fetches),
+        now.fetches.saturating_sub(baseline.fetches),
+    );
+    let (rejected, accepted) = if now.fetches == 0 {
+        (now.rejected_fetches, 0)
+    } else {
+        since_baseline
+    };
     (rejected > 0 && accepted == 0).then(|| {
         format!(
             "the dashboard refused {rejected} policy fetch(es) from the gateway with 403 and accepted none: \
@@ -248,5 +256,11 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(node_secret_mismatch(&base, &healthy), None);
+        // Refused at startup, then silent (notifications fail its signature check too).
+        let never_served = MockStats {
+            rejected_fetches: 1,
+            ..Default::default()
+        };
+        assert!(node_secret_mismatch(&never_served, &never_served).is_some());
     }
 }
