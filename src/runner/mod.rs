@@ -117,8 +117,26 @@ pub async fn run_once(options: &RunOptions) -> anyhow::Result<(RunDir, Summary)>
         return Ok((dir, summary));
     }
     let evidence = ready::connect_evidence(options).await;
-    if let Err(reason) = ready::wait_ready(options, &endpoints, evidence.as_ref()).await {
-        let summary = finish::write_run(&ctx, ctx.infra_error(reason), evidence).await?;
+    // Ctrl-C during the readiness wait (up to --wait-ready) must leave a summary too.
+    let waited = tokio::select! {
+        ready = ready::wait_ready(options, &endpoints, evidence.as_ref()) => {
+            ready.map_err(|reason| (Verdict::InfraError, reason))
+        }
+        signal = crate::shutdown::next_signal() => Err((
+            Verdict::Interrupted,
+            format!(
+                "interrupted by {} while waiting for the services to be ready: no load was started",
+                match signal {
+                    crate::shutdown::Signal::Interrupt => "Ctrl-C (SIGINT)",
+                    crate::shutdown::Signal::Terminate => "SIGTERM",
+                }
+            ),
+        )),
+    };
+    if let Err((verdict, reason)) = waited {
+        let mut finished = ctx.infra_error(reason);
+        finished.summary.verdict = verdict;
+        let summary = finish::write_run(&ctx, finished, evidence).await?;
         return Ok((dir, summary));
     }
     let counters = Arc::new(LiveCounters::default());

@@ -21,6 +21,9 @@ use crate::protocol::MockStats;
 const TICK: Duration = Duration::from_millis(250);
 /// How long the dashboard may stay silent before the run stops as an infrastructure error.
 const DASHBOARD_SILENCE: Duration = Duration::from_secs(10);
+/// Dashboard silence after which a due stall is blamed on the dashboard: without its fetch
+/// counter a stalled gateway cannot be told from a dead mock.
+const STALL_EVIDENCE_SILENCE: Duration = Duration::from_secs(2);
 
 /// What the watcher needs to know.
 pub struct WatchInput {
@@ -72,9 +75,7 @@ pub async fn watch_run(mut input: WatchInput, stop: Arc<StopSignal>) -> Option<M
             break;
         }
         let now = Instant::now();
-        let polled = tokio::time::timeout(TICK * 4, input.endpoints.mock_stats()).await;
-        let dashboard_answered = matches!(polled, Ok(Ok(_)));
-        match polled {
+        match tokio::time::timeout(TICK * 4, input.endpoints.mock_stats()).await {
             Ok(Ok(stats)) => {
                 if last_stats
                     .as_ref()
@@ -116,8 +117,7 @@ pub async fn watch_run(mut input: WatchInput, stop: Arc<StopSignal>) -> Option<M
         }
         let last_progress = last_fetch_change.max(last_success_change);
         let stalled = in_flight > 0 && now.duration_since(last_progress) >= input.stall_timeout;
-        if stalled && !dashboard_answered {
-            // Without the dashboard's fetch counter a stall cannot be told from a dead mock.
+        if stalled && now.duration_since(last_dashboard_answer) >= STALL_EVIDENCE_SILENCE {
             stop.stop(StopCause::Fatal(format!(
                 "the dashboard mock stopped answering during the run (for {:.1}s) while {in_flight} scenarios waited: {dashboard_error}",
                 now.duration_since(last_dashboard_answer).as_secs_f64()
@@ -144,11 +144,19 @@ pub async fn watch_run(mut input: WatchInput, stop: Arc<StopSignal>) -> Option<M
 }
 
 /// The gateway's fetches are all being refused: its node secret differs from the mock's.
+/// Refusals before the load count when no fetch was ever accepted: such a gateway also rejects
+/// the mock's signed notifications, so it may never fetch again during the load.
 fn node_secret_mismatch(baseline: &MockStats, now: &MockStats) -> Option<String> {
-    let rejected = now
-        .rejected_fetches
-        .saturating_sub(baseline.rejected_fetches);
-    let accepted = now.fetches.saturating_sub(baseline.fetches);
+    let since_baseline = (
+        now.rejected_fetches
+            .saturating_sub(baseline.rejected_fetches),
+        now.fetches.saturating_sub(baseline.fetches),
+    );
+    let (rejected, accepted) = if now.fetches == 0 {
+        (now.rejected_fetches, 0)
+    } else {
+        since_baseline
+    };
     (rejected > 0 && accepted == 0).then(|| {
         format!(
             "the dashboard refused {rejected} policy fetch(es) from the gateway with 403 and accepted none: \
@@ -248,5 +256,11 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(node_secret_mismatch(&base, &healthy), None);
+        // Refused at startup, then silent (notifications fail its signature check too).
+        let never_served = MockStats {
+            rejected_fetches: 1,
+            ..Default::default()
+        };
+        assert!(node_secret_mismatch(&never_served, &never_served).is_some());
     }
 }

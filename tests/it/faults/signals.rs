@@ -246,3 +246,45 @@ async fn a_second_ctrl_c_exits_at_once_still_leaving_a_valid_summary() {
     assert!(!dir.join("summary.json.tmp").exists());
     assert!(out.path().join("run/latest/summary.json").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_while_waiting_for_a_gateway_that_is_not_ready_exits_130_with_a_summary() {
+    let redis = TestRedis::start();
+    let dashboard = super::start_dashboard(&redis.url, SMALL_POOL)
+        .await
+        .unwrap();
+    let gateway = format!("http://127.0.0.1:{}", super::free_port());
+    let out = tempfile::tempdir().unwrap();
+    let argv = run_argv(
+        &gateway,
+        &dashboard.url,
+        out.path(),
+        &["--wait-ready", "30s"],
+    );
+    let mut runner = Runner::start(&argv, &[], out.path());
+    // The run directory exists from the start; the runner then probes the closed port.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !out.path().join("run").exists() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let sent = Instant::now();
+    runner.signal("INT");
+    let status = runner.wait(Duration::from_secs(10)).await;
+
+    assert_eq!(status.code(), Some(130), "{}", runner.stderr_text());
+    assert!(
+        sent.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        sent.elapsed()
+    );
+    let summary = read_summary(&out.path().join("run/latest"));
+    assert_eq!(summary.verdict, Verdict::Interrupted, "{}", summary.reason);
+    assert!(
+        summary.reason.contains("no load was started"),
+        "{}",
+        summary.reason
+    );
+    assert_eq!(summary.scenarios.started, 0);
+    assert_schema_valid(&out.path().join("run/latest"));
+}
