@@ -257,18 +257,8 @@ impl<W: Write> Collector<W> {
     }
 }
 
-/// The report/summary row of a scenario.
-pub fn top_row(record: &ScenarioRecord) -> TopRow {
-    TopRow {
-        index: record.index,
-        policy_id: record.policy_id.clone(),
-        outcome: record.outcome.as_str().to_owned(),
-        latency_ms: record.success_ms,
-        last_failure_ms: record.last_failure_ms,
-        attempts: record.attempts,
-        last_error: record.last_error.clone(),
-    }
-}
+/// The report/summary row of a scenario (one definition, in the summary module).
+pub use crate::summary::stats::top_row_from as top_row;
 
 #[cfg(test)]
 mod tests {

@@ -60,7 +60,7 @@ pub fn top_rows(records: &[ScenarioRecord], n: usize) -> Vec<TopRow> {
 }
 
 /// One record as a report row.
-fn top_row_from(r: &ScenarioRecord) -> TopRow {
+pub fn top_row_from(r: &ScenarioRecord) -> TopRow {
     TopRow {
         index: r.index,
         policy_id: r.policy_id.clone(),
