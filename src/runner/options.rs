@@ -323,8 +323,15 @@ pub fn parse_base_url(flag: &str, value: &str) -> anyhow::Result<String> {
             "{flag} `{value}`: not a URL ({e}); write it with a scheme, e.g. http://127.0.0.1:8080"
         )
     })?;
-    if url.scheme() != "http" && url.scheme() != "https" {
-        anyhow::bail!("{flag} `{value}`: scheme must be http or https, e.g. http://127.0.0.1:8080");
+    if url.scheme() == "https" {
+        // reqwest is built without TLS: the kit only talks to loopback and its own containers.
+        anyhow::bail!(
+            "{flag} `{value}`: https is not supported (the kit is built without TLS and only \
+             talks to loopback or its own containers); use http://, e.g. http://127.0.0.1:8080"
+        );
+    }
+    if url.scheme() != "http" {
+        anyhow::bail!("{flag} `{value}`: scheme must be http, e.g. http://127.0.0.1:8080");
     }
     if url.host_str().is_none_or(str::is_empty) {
         anyhow::bail!("{flag} `{value}`: no host; write e.g. http://127.0.0.1:8080");
