@@ -107,6 +107,8 @@ fn summary(label: &str, scale: f64, seed: u64) -> Summary {
         timeline: vec![],
         files: RunFiles::default(),
         environment: None,
+        time_to_usable: None,
+        attempts: None,
     }
 }
 

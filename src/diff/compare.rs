@@ -1,8 +1,10 @@
 //! The comparison: a pure function of two sides and the options (critcmp style).
 //!
-//! Runs are the unit. Each metric is reduced to one value per usable run (`pass` or `hang`);
-//! sides are compared with Mann-Whitney U, a bootstrap CI of the median difference, and hang
-//! counts with Fisher's exact test. The CI verdict rule is in [`decide_verdict`].
+//! Runs are the unit. Each metric is reduced to one value per usable run (`pass`, `hang` or
+//! `unresponsive`); sides are compared with Mann-Whitney U, a bootstrap CI of the median
+//! difference, and hang counts with Fisher's exact test. The verdict is decided on the time to
+//! usable over ALL scheduled scenarios (censored), never on the survivors' latency alone, so a
+//! side that lost policies cannot look faster. The CI verdict rule is in [`decide_verdict`].
 
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -66,13 +68,17 @@ impl CiVerdict {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
-    /// Median latency.
+    /// Median time to usable over all scheduled scenarios, lost ones censored (primary).
+    UsableP50,
+    /// 90th percentile time to usable over all scheduled scenarios (primary).
+    UsableP90,
+    /// Median latency of the scenarios that got their key.
     LatencyP50,
     /// 90th percentile latency.
     LatencyP90,
-    /// 99th percentile latency (primary).
+    /// 99th percentile latency of the scenarios that got their key.
     LatencyP99,
-    /// Largest latency (primary).
+    /// Largest latency of the scenarios that got their key.
     LatencyMax,
     /// Share of scheduled scenarios still outstanding at the end (primary).
     OutstandingShare,
@@ -86,7 +92,9 @@ pub enum Metric {
 
 impl Metric {
     /// All metrics in report order.
-    pub const ALL: [Metric; 8] = [
+    pub const ALL: [Metric; 10] = [
+        Metric::UsableP50,
+        Metric::UsableP90,
         Metric::LatencyP50,
         Metric::LatencyP90,
         Metric::LatencyP99,
@@ -100,6 +108,8 @@ impl Metric {
     /// Human name.
     pub fn title(self) -> &'static str {
         match self {
+            Metric::UsableP50 => "time to usable p50",
+            Metric::UsableP90 => "time to usable p90",
             Metric::LatencyP50 => "latency p50",
             Metric::LatencyP90 => "latency p90",
             Metric::LatencyP99 => "latency p99",
@@ -124,13 +134,36 @@ impl Metric {
     pub fn is_primary(self) -> bool {
         matches!(
             self,
-            Metric::LatencyP99 | Metric::LatencyMax | Metric::OutstandingShare
+            Metric::UsableP50 | Metric::UsableP90 | Metric::OutstandingShare
         )
+    }
+
+    /// For the censored metrics: whether the run's value is only a lower bound ("> X").
+    fn is_bound(self, v: &PerRunValues) -> bool {
+        let q = match self {
+            Metric::UsableP50 => &v.usable_p50,
+            Metric::UsableP90 => &v.usable_p90,
+            _ => return false,
+        };
+        q.as_ref().is_some_and(|q| !q.reached)
+    }
+
+    /// The value the rank test sees: a quantile that was not reached ranks above every one
+    /// that was (fewer scenarios ever became usable), then by its bound.
+    fn rank_value(self, v: &PerRunValues) -> Option<f64> {
+        let x = self.value(v)?;
+        Some(if self.is_bound(v) {
+            x + UNREACHED_RANK
+        } else {
+            x
+        })
     }
 
     /// The metric's value in one run, in display units.
     fn value(self, v: &PerRunValues) -> Option<f64> {
         match self {
+            Metric::UsableP50 => v.usable_p50.as_ref().and_then(|q| q.ms),
+            Metric::UsableP90 => v.usable_p90.as_ref().and_then(|q| q.ms),
             Metric::LatencyP50 => v.p50_ms,
             Metric::LatencyP90 => v.p90_ms,
             Metric::LatencyP99 => v.p99_ms,
@@ -144,6 +177,9 @@ impl Metric {
     }
 }
 
+/// Added to an unreached quantile's bound for ranking: larger than any time a run measures.
+const UNREACHED_RANK: f64 = 1e15;
+
 /// What the report says about a side.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct SideInfo {
@@ -153,8 +189,12 @@ pub struct SideInfo {
     pub source: String,
     /// The form of that path.
     pub kind: SideKind,
-    /// Gateway version(s) of the runs.
+    /// Gateway version(s) of the runs, each with where it came from (`/hello`, log, image tag).
     pub gateway: String,
+    /// Gateway image identities of the runs (registry digest, else image id), when recorded.
+    pub gateway_images: Vec<String>,
+    /// Runs whose time to usable was derived from an older summary (schema 1).
+    pub derived_usable_runs: usize,
     /// Runs found.
     pub runs: usize,
     /// Runs that measured something (`pass` or `hang`).
@@ -172,6 +212,8 @@ pub struct VerdictCounts {
     pub pass: u64,
     /// Runs that hung.
     pub hang: u64,
+    /// Runs whose gateway stopped answering.
+    pub unresponsive: u64,
     /// Runs that could not measure.
     pub infra_error: u64,
     /// Runs stopped by a signal.
@@ -191,10 +233,17 @@ pub struct MetricComparison {
     pub a_n: usize,
     /// Median over A's runs.
     pub a_median: Option<f64>,
+    /// A's runs whose value is only a lower bound (a censored quantile not reached).
+    pub a_bounds: usize,
     /// Runs of B with a value.
     pub b_n: usize,
     /// Median over B's runs.
     pub b_median: Option<f64>,
+    /// B's runs whose value is only a lower bound.
+    pub b_bounds: usize,
+    /// B ranks higher (worse) than A: median of B's rank values above A's. Unreached quantiles
+    /// rank above reached ones, so this, not the medians, says which side is worse.
+    pub b_higher: bool,
     /// `(B − A) / A` in percent; null when A is 0 (see `exceeds_min_effect`) or missing.
     pub delta_pct: Option<f64>,
     /// Whether |B − A| is at least `min_effect_pct` of A (true when A is 0 and B is not).
@@ -216,6 +265,21 @@ pub struct HangComparison {
     pub a_hangs: [u64; 2],
     /// Usable runs of B that hung, and usable runs of B.
     pub b_hangs: [u64; 2],
+    /// Two-sided Fisher exact p-value.
+    pub p_value: f64,
+    /// `p_value < alpha`.
+    pub significant: bool,
+}
+
+/// Runs whose gateway stopped answering, A against B. `unresponsive` is its own outcome: a
+/// gateway that dies is not a gateway that hangs, and B dying where A never did is a
+/// regression whatever the count.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct UnresponsiveComparison {
+    /// Usable runs of A whose gateway stopped answering, and usable runs of A.
+    pub a_runs: [u64; 2],
+    /// The same for B.
+    pub b_runs: [u64; 2],
     /// Two-sided Fisher exact p-value.
     pub p_value: f64,
     /// `p_value < alpha`.
@@ -248,6 +312,8 @@ pub struct Comparison {
     pub metrics: Vec<MetricComparison>,
     /// Hang counts compared.
     pub hangs: HangComparison,
+    /// Unresponsive-gateway counts compared.
+    pub unresponsive: UnresponsiveComparison,
     /// The CI verdict.
     pub verdict: CiVerdict,
     /// Why, in a sentence or two with the evidence.
@@ -265,6 +331,7 @@ pub fn compare(a: &Side, b: &Side, opts: &CompareOptions) -> Comparison {
         .map(|(i, &m)| compare_metric(m, a, b, opts, i as u64))
         .collect();
     let hangs = compare_hangs(a, b, opts.alpha);
+    let unresponsive = compare_unresponsive(a, b, opts.alpha);
     let (a_info, b_info) = (side_info(a), side_info(b));
     let mut warnings = collect_warnings(a, b, &a_info, &b_info);
     if !config_differences.is_empty() {
@@ -280,7 +347,7 @@ pub fn compare(a: &Side, b: &Side, opts: &CompareOptions) -> Comparison {
             ),
         );
     }
-    let (verdict, reason) = decide_verdict(&a_info, &b_info, &metrics, &hangs, opts);
+    let (verdict, reason) = decide_verdict(&a_info, &b_info, &metrics, &hangs, &unresponsive, opts);
     Comparison {
         a: a_info,
         b: b_info,
@@ -288,6 +355,7 @@ pub fn compare(a: &Side, b: &Side, opts: &CompareOptions) -> Comparison {
         config_differences,
         metrics,
         hangs,
+        unresponsive,
         verdict,
         reason,
         warnings,
@@ -386,6 +454,7 @@ fn side_info(side: &Side) -> SideInfo {
         *match r.values.verdict {
             Verdict::Pass => &mut verdicts.pass,
             Verdict::Hang => &mut verdicts.hang,
+            Verdict::Unresponsive => &mut verdicts.unresponsive,
             Verdict::InfraError => &mut verdicts.infra_error,
             Verdict::Interrupted => &mut verdicts.interrupted,
         } += 1;
@@ -394,7 +463,9 @@ fn side_info(side: &Side) -> SideInfo {
         label: side.label.clone(),
         source: side.source.clone(),
         kind: side.kind,
-        gateway: side.gateway_versions(),
+        gateway: side.gateway_versions_with_source(),
+        gateway_images: side.gateway_images(),
+        derived_usable_runs: side.runs.iter().filter(|r| r.values.usable_derived).count(),
         runs: side.runs.len(),
         usable_runs: side.usable_runs().count(),
         verdicts,
@@ -409,15 +480,22 @@ fn compare_metric(
     opts: &CompareOptions,
     index: u64,
 ) -> MetricComparison {
-    let values = |s: &Side| -> Vec<f64> {
+    let values = |s: &Side, f: fn(Metric, &PerRunValues) -> Option<f64>| -> Vec<f64> {
         s.usable_runs()
-            .filter_map(|r| metric.value(&r.values))
+            .filter_map(|r| f(metric, &r.values))
             .collect()
     };
-    let (xa, xb) = (values(a), values(b));
+    let (xa, xb) = (values(a, Metric::value), values(b, Metric::value));
+    let (ra, rb) = (values(a, Metric::rank_value), values(b, Metric::rank_value));
+    let bounds = |s: &Side| {
+        s.usable_runs()
+            .filter(|r| metric.is_bound(&r.values))
+            .count()
+    };
+    let (ba, bb) = (bounds(a), bounds(b));
     let (ma, mb) = (stats::median(&xa), stats::median(&xb));
     let enough = xa.len() >= MIN_RUNS_FOR_TEST && xb.len() >= MIN_RUNS_FOR_TEST;
-    let test = enough.then(|| stats::mann_whitney_u(&xa, &xb)).flatten();
+    let test = enough.then(|| stats::mann_whitney_u(&ra, &rb)).flatten();
     // One seed per metric, so a metric's CI does not depend on which metrics come before it.
     let ci = stats::bootstrap_median_diff_ci(
         &xa,
@@ -426,13 +504,22 @@ fn compare_metric(
         1.0 - opts.alpha,
         opts.seed.wrapping_add(index),
     );
-    let (delta_pct, exceeds_min_effect) = match (ma, mb) {
+    let (delta_pct, mut exceeds_min_effect) = match (ma, mb) {
         (Some(x), Some(y)) if x != 0.0 => {
             let d = (y - x) / x.abs() * 100.0;
             (Some(d), d.abs() >= opts.min_effect_pct)
         }
         (Some(_), Some(y)) => (if y == 0.0 { Some(0.0) } else { None }, y != 0.0),
         _ => (None, false),
+    };
+    // A median that is only a bound on one side and reached on the other is a material change.
+    let bounded = |n: usize, of: usize| of > 0 && n * 2 >= of;
+    if bounded(ba, xa.len()) != bounded(bb, xb.len()) {
+        exceeds_min_effect = true;
+    }
+    let b_higher = match (stats::median(&ra), stats::median(&rb)) {
+        (Some(x), Some(y)) => y > x,
+        _ => false,
     };
     let p_value = test.map(|t| t.p_value);
     MetricComparison {
@@ -441,8 +528,11 @@ fn compare_metric(
         primary: metric.is_primary(),
         a_n: xa.len(),
         a_median: ma,
+        a_bounds: ba,
         b_n: xb.len(),
         b_median: mb,
+        b_bounds: bb,
+        b_higher,
         delta_pct,
         exceeds_min_effect,
         p_value,
@@ -471,6 +561,25 @@ fn compare_hangs(a: &Side, b: &Side, alpha: f64) -> HangComparison {
     }
 }
 
+fn compare_unresponsive(a: &Side, b: &Side, alpha: f64) -> UnresponsiveComparison {
+    let count = |s: &Side| {
+        let usable: Vec<_> = s.usable_runs().collect();
+        let n = usable
+            .iter()
+            .filter(|r| r.values.verdict == Verdict::Unresponsive)
+            .count();
+        [n as u64, usable.len() as u64]
+    };
+    let (au, bu) = (count(a), count(b));
+    let p_value = stats::fisher_exact([[au[0], au[1] - au[0]], [bu[0], bu[1] - bu[0]]]);
+    UnresponsiveComparison {
+        a_runs: au,
+        b_runs: bu,
+        p_value,
+        significant: p_value < alpha,
+    }
+}
+
 fn collect_warnings(a: &Side, b: &Side, ai: &SideInfo, bi: &SideInfo) -> Vec<String> {
     let mut out = Vec::new();
     for (name, side, info) in [("A", a, ai), ("B", b, bi)] {
@@ -494,15 +603,51 @@ fn collect_warnings(a: &Side, b: &Side, ai: &SideInfo, bi: &SideInfo) -> Vec<Str
     if ai.gateway.contains("(stub)") || bi.gateway.contains("(stub)") {
         out.push("a side ran against the kit's stub gateway: not a Tyk result".into());
     }
+    if let Some(w) = same_build_warning(a, b) {
+        out.push(w);
+    }
+    for (name, info) in [("A", ai), ("B", bi)] {
+        if info.derived_usable_runs > 0 {
+            out.push(format!(
+                "{name} ({}): {} run(s) predate the time-to-usable statistics (schema 1): \
+                 derived from their latency histogram, with every lost scenario taken as waiting \
+                 the run's length minus the load's duration",
+                info.label, info.derived_usable_runs
+            ));
+        }
+    }
     out
+}
+
+/// A warning when A and B report the same gateway version and the same image: the diff then
+/// compares a build with itself, whatever the labels say.
+fn same_build_warning(a: &Side, b: &Side) -> Option<String> {
+    let (va, vb) = (a.gateway_versions(), b.gateway_versions());
+    if va != vb || va == "unknown" {
+        return None;
+    }
+    let (ia, ib) = (a.gateway_images(), b.gateway_images());
+    if ia.is_empty() || ia != ib {
+        return None;
+    }
+    Some(format!(
+        "A and B report the same gateway version ({va}) and the same image ({}): both sides \
+         ran the same build; check TYK / TYK_PR_IMAGE",
+        ia.join(", ")
+    ))
 }
 
 /// The CI verdict and its reason.
 ///
-/// - A signal is a primary metric (latency p99, latency max, outstanding share; lower is better)
-///   with Mann-Whitney p < alpha AND a change of at least `--min-effect` percent of A's median,
-///   or the hang count with Fisher's exact p < alpha (hang → pass is improved, pass → hang is
-///   regressed). Fisher needs no separate "every run hung, every run passed" rule: with 4 runs
+/// - A signal is a primary metric (time to usable p50 and p90 over all scheduled scenarios,
+///   censored; outstanding share; lower is better) with Mann-Whitney p < alpha AND a change of
+///   at least `--min-effect` percent of A's median (or a median that is a bound on one side
+///   only), or the hang count with Fisher's exact p < alpha (hang → pass is improved, pass →
+///   hang is regressed). Which side is worse comes from the ranks, where a quantile that was
+///   not reached ranks above every reached one: a side that lost policies never looks faster.
+/// - B's gateway stopping to answer (`unresponsive`) in any run where A's never did, with A
+///   passing at least once, is a regression signal whatever the count; the reverse needs
+///   Fisher's exact p < alpha. Fisher needs no separate "every run hung, every run passed" rule: with 4 runs
 ///   per side that pattern gives p = 0.029, and below 4 it can never reach p < 0.05.
 /// - Any regression signal → `regressed` (even if something else improved: CI should look).
 /// - Else any improvement signal → `improved`.
@@ -513,6 +658,7 @@ pub fn decide_verdict(
     b: &SideInfo,
     metrics: &[MetricComparison],
     hangs: &HangComparison,
+    unresponsive: &UnresponsiveComparison,
     opts: &CompareOptions,
 ) -> (CiVerdict, String) {
     if a.usable_runs == 0 || b.usable_runs == 0 {
@@ -531,14 +677,22 @@ pub fn decide_verdict(
         let (Some(x), Some(y)) = (m.a_median, m.b_median) else {
             continue;
         };
+        let shown = |v: f64, bounds: usize, n: usize| {
+            let v = fmt_value(v, &m.unit);
+            if n > 0 && bounds * 2 >= n {
+                format!("> {v}")
+            } else {
+                v
+            }
+        };
         let text = format!(
             "{} {} → {} (p = {})",
             m.metric.title(),
-            fmt_value(x, &m.unit),
-            fmt_value(y, &m.unit),
+            shown(x, m.a_bounds, m.a_n),
+            shown(y, m.b_bounds, m.b_n),
             fmt_p(m.p_value)
         );
-        if y < x {
+        if !m.b_higher {
             better.push(text)
         } else {
             worse.push(text)
@@ -560,6 +714,22 @@ pub fn decide_verdict(
             worse.push(text)
         }
     }
+    let (au, bu) = (unresponsive.a_runs, unresponsive.b_runs);
+    if bu[0] > 0 && au[0] == 0 && a.verdicts.pass > 0 {
+        worse.push(format!(
+            "the gateway stopped answering in {}/{} runs of B, in none of A's",
+            bu[0], bu[1]
+        ));
+    } else if unresponsive.significant && bu[0] * au[1] < au[0] * bu[1] {
+        better.push(format!(
+            "unresponsive {}/{} → {}/{} (Fisher p = {})",
+            au[0],
+            au[1],
+            bu[0],
+            bu[1],
+            fmt_p(Some(unresponsive.p_value))
+        ));
+    }
     if !worse.is_empty() {
         let mut reason = format!("B is worse: {}", worse.join("; "));
         if !better.is_empty() {
@@ -578,7 +748,7 @@ pub fn decide_verdict(
         return (
             CiVerdict::NoChange,
             format!(
-                "no primary metric (latency p99, latency max, outstanding share, hangs) changed \
+                "no primary metric (time to usable p50 and p90, outstanding share, hangs) changed \
                  significantly (alpha {}) by at least {} % over {na} vs {nb} runs",
                 opts.alpha, opts.min_effect_pct
             ),

@@ -24,11 +24,15 @@ const VERDICT_HELP: &str = "\
 Paths: A and B may each be a summary.json, a run directory, a set directory (set.json), or a
 label directory (OUT/LABEL: its latest-set if there is one, else all its runs).
 
-Verdict: runs are the unit. A primary metric (latency p99, latency max, outstanding share) must
-differ with Mann-Whitney p < alpha AND by at least --min-effect percent of A, or the share of
-hanging runs must differ with Fisher's exact p < alpha (hang -> pass counts as improved). Any
-such regression wins over improvements. Without either: `no change` when each side has at
-least 4 usable (pass/hang) runs, else `inconclusive` (fewer runs cannot reach p < 0.05).
+Verdict: runs are the unit. A primary metric (time to usable p50 and p90 over ALL scheduled
+scenarios, the lost ones censored at their wait; outstanding share) must differ with
+Mann-Whitney p < alpha AND by at least --min-effect percent of A, or the share of hanging runs
+must differ with Fisher's exact p < alpha (hang -> pass counts as improved). A percentile that
+fewer scenarios reached than it needs (shown as `> X`) ranks above every reached one, so a side that
+lost policies never looks faster. B's gateway stopping to answer (unresponsive) where A's never
+did is a regression. Any regression wins over improvements. Without either: `no change` when
+each side has at least 4 usable (pass/hang/unresponsive) runs, else `inconclusive` (fewer runs
+cannot reach p < 0.05). The survivors' latency percentiles are shown, not decided on.
 
 Exit codes:
   0  improved, or no change

@@ -22,10 +22,11 @@ pub fn render_terminal(c: &Comparison) -> String {
     for (name, side) in [("A", &c.a), ("B", &c.b)] {
         let _ = writeln!(
             out,
-            "{name}: {}  ({}; {})",
+            "{name}: {}  ({}; {}){}",
             side.label,
             side.gateway,
-            runs_text(side)
+            runs_text(side),
+            images_text(side)
         );
     }
     let ci_head = format!("{:.0}% CI of B−A", (1.0 - c.options.alpha) * 100.0);
@@ -40,8 +41,8 @@ pub fn render_terminal(c: &Comparison) -> String {
             out,
             "{:<20} {:>12} {:>12} {:>10} {:>8}  {}",
             format!("{}{star}", m.metric.title()),
-            median_text(m.a_median, &m.unit),
-            median_text(m.b_median, &m.unit),
+            a_text(m),
+            b_text(m),
             delta_text(m),
             fmt_p(m.p_value),
             ci_text(m)
@@ -57,9 +58,20 @@ pub fn render_terminal(c: &Comparison) -> String {
         hang_change(c),
         fmt_p(Some(h.p_value))
     );
+    let u = &c.unresponsive;
     let _ = writeln!(
         out,
-        "(* decides the verdict; ~ = not significant at alpha {})",
+        "{:<20} {:>12} {:>12} {:>10} {:>8}",
+        "unresponsive*",
+        format!("{}/{}", u.a_runs[0], u.a_runs[1]),
+        format!("{}/{}", u.b_runs[0], u.b_runs[1]),
+        unresponsive_change(c),
+        fmt_p(Some(u.p_value))
+    );
+    let _ = writeln!(
+        out,
+        "(* decides the verdict; ~ = not significant at alpha {}; > = not reached: fewer \
+         scenarios got their key than the percentile needs)",
         c.options.alpha
     );
     if !c.warnings.is_empty() {
@@ -104,6 +116,25 @@ pub fn render_markdown(c: &Comparison) -> String {
         hang_change(c),
         fmt_p(Some(h.p_value))
     );
+    let u = &c.unresponsive;
+    let _ = writeln!(
+        head,
+        "| gateway unresponsive (runs) | {}/{} | {}/{} | {} | {} |",
+        u.a_runs[0],
+        u.a_runs[1],
+        u.b_runs[0],
+        u.b_runs[1],
+        unresponsive_change(c),
+        fmt_p(Some(u.p_value))
+    );
+    for (name, side) in [("A", &c.a), ("B", &c.b)] {
+        let _ = writeln!(
+            head,
+            "\n{name}: gateway {}{}",
+            cell(&side.gateway),
+            images_text(side)
+        );
+    }
     if !c.warnings.is_empty() {
         head.push('\n');
         for w in c.warnings.iter().take(MAX_WARNINGS) {
@@ -187,16 +218,26 @@ fn markdown_details(c: &Comparison, with_runs: bool) -> String {
 
 fn per_run_table(runs: &[PerRunValues]) -> String {
     let mut out = String::from(
-        "| run | verdict | p50 ms | p99 ms | max ms | outstanding | fetches | coalescing | lag p99 ms |\n\
-         |---|---|--:|--:|--:|--:|--:|--:|--:|\n",
+        "| run | verdict | usable p50 ms | usable p90 ms | p50 ms | p99 ms | max ms | outstanding | fetches | coalescing | lag p99 ms |\n\
+         |---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
     );
     let opt = |x: Option<f64>, unit: &str| x.map_or("–".to_owned(), |v| fmt_value(v, unit));
     for r in runs.iter().take(MAX_RUN_ROWS) {
+        let usable = |q: &Option<crate::summary::CensoredQuantile>| match q {
+            Some(q) => match (q.ms, q.reached) {
+                (Some(ms), true) => fmt_value(ms, ""),
+                (Some(ms), false) => format!("> {}", fmt_value(ms, "")),
+                (None, _) => "–".to_owned(),
+            },
+            None => "–".to_owned(),
+        };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             cell(&r.run_dir),
             r.verdict.as_str(),
+            usable(&r.usable_p50),
+            usable(&r.usable_p90),
             opt(r.p50_ms, ""),
             opt(r.p99_ms, ""),
             opt(r.max_ms, ""),
@@ -217,10 +258,7 @@ fn per_run_table(runs: &[PerRunValues]) -> String {
 }
 
 fn metric_row(m: &MetricComparison, detailed: bool) -> String {
-    let (a, b) = (
-        median_text(m.a_median, &m.unit),
-        median_text(m.b_median, &m.unit),
-    );
+    let (a, b) = (a_text(m), b_text(m));
     let title = m.metric.title();
     if detailed {
         let test = m
@@ -259,6 +297,56 @@ fn delta_text(m: &MetricComparison) -> String {
 
 fn median_text(x: Option<f64>, unit: &str) -> String {
     x.map_or("–".to_owned(), |v| fmt_value(v, unit))
+}
+
+/// A median, `> x` when it is only a bound (at least half the side's runs did not reach the
+/// censored percentile).
+fn bounded_text(x: Option<f64>, unit: &str, bounds: usize, n: usize) -> String {
+    let text = median_text(x, unit);
+    if x.is_some() && n > 0 && bounds * 2 >= n {
+        format!("> {text}")
+    } else {
+        text
+    }
+}
+
+fn a_text(m: &MetricComparison) -> String {
+    bounded_text(m.a_median, &m.unit, m.a_bounds, m.a_n)
+}
+
+fn b_text(m: &MetricComparison) -> String {
+    bounded_text(m.b_median, &m.unit, m.b_bounds, m.b_n)
+}
+
+fn images_text(side: &SideInfo) -> String {
+    match side.gateway_images.as_slice() {
+        [] => String::new(),
+        [one] => format!("; image {}", short_image(one)),
+        many => format!("; {} images", many.len()),
+    }
+}
+
+/// `repo@sha256:0123456789ab` or `sha256:0123456789ab`: enough to tell builds apart.
+fn short_image(image: &str) -> String {
+    match image.find("sha256:") {
+        Some(at) => image.chars().take(at + 7 + 12).collect(),
+        None => image.chars().take(80).collect(),
+    }
+}
+
+fn unresponsive_change(c: &Comparison) -> String {
+    let u = &c.unresponsive;
+    let (a, b) = (u.a_runs[0], u.b_runs[0]);
+    if a == b {
+        return "=".to_owned();
+    }
+    let text = if b > a { "more" } else { "fewer" };
+    // B dying where A never did decides the verdict without a test (see decide_verdict).
+    if u.significant || (a == 0 && c.a.verdicts.pass > 0) {
+        text.to_owned()
+    } else {
+        format!("{text} ~")
+    }
 }
 
 fn ci_text(m: &MetricComparison) -> String {
@@ -309,6 +397,7 @@ fn runs_text(side: &SideInfo) -> String {
     for (n, name) in [
         (v.pass, "pass"),
         (v.hang, "hang"),
+        (v.unresponsive, "unresponsive"),
         (v.infra_error, "infra_error"),
         (v.interrupted, "interrupted"),
     ] {

@@ -49,6 +49,10 @@ pub struct SideRun {
     pub config: ScenarioConfig,
     /// Gateway version string, when known.
     pub gateway_version: Option<String>,
+    /// Where the version came from (`/hello`, `log`, `image tag`, `unknown`).
+    pub gateway_version_source: String,
+    /// The gateway image: its registry digest, else its image id (compose runs only).
+    pub gateway_image: Option<String>,
     /// True when the gateway was the kit's stub.
     pub is_stub: bool,
 }
@@ -118,6 +122,8 @@ impl Side {
                     values: per_run_values(dir, s),
                     config: s.config.clone(),
                     gateway_version: s.gateway.version.clone(),
+                    gateway_version_source: s.gateway.version_source.clone(),
+                    gateway_image: gateway_image(s),
                     is_stub: s.gateway.is_stub,
                 })
                 .collect(),
@@ -126,11 +132,59 @@ impl Side {
         }
     }
 
-    /// Runs that measured something (`pass` or `hang`); the others carry no latency signal.
+    /// Runs that measured the gateway (`pass`, `hang`, `unresponsive`); the others
+    /// (`infra_error`, `interrupted`) carry no signal about it.
     pub fn usable_runs(&self) -> impl Iterator<Item = &SideRun> {
-        self.runs
+        self.runs.iter().filter(|r| {
+            matches!(
+                r.values.verdict,
+                Verdict::Pass | Verdict::Hang | Verdict::Unresponsive
+            )
+        })
+    }
+
+    /// Like [`Side::gateway_versions`], each version with its source: `v2.9.4 (from log)`.
+    pub fn gateway_versions_with_source(&self) -> String {
+        let mut versions: Vec<String> = self
+            .runs
             .iter()
-            .filter(|r| matches!(r.values.verdict, Verdict::Pass | Verdict::Hang))
+            .map(|r| {
+                let v = r.gateway_version.as_deref().unwrap_or("unknown");
+                // Older sources carry an explanation after the name: keep the name only.
+                let source = r
+                    .gateway_version_source
+                    .split(" (")
+                    .next()
+                    .unwrap_or_default();
+                let stub = if r.is_stub { ", stub" } else { "" };
+                if r.gateway_version.is_some() && !source.is_empty() {
+                    format!("{v} (from {source}{stub})")
+                } else if r.is_stub {
+                    format!("{v} (stub)")
+                } else {
+                    v.to_owned()
+                }
+            })
+            .collect();
+        versions.sort();
+        versions.dedup();
+        if versions.is_empty() {
+            "unknown".into()
+        } else {
+            versions.join(", ")
+        }
+    }
+
+    /// The gateway images of the runs (digest or id), deduplicated and sorted.
+    pub fn gateway_images(&self) -> Vec<String> {
+        let mut images: Vec<String> = self
+            .runs
+            .iter()
+            .filter_map(|r| r.gateway_image.clone())
+            .collect();
+        images.sort();
+        images.dedup();
+        images
     }
 
     /// The gateway version(s) of the runs, deduplicated, e.g. `v2.9.4`; `unknown` if none.
@@ -155,6 +209,21 @@ impl Side {
             versions.join(", ")
         }
     }
+}
+
+/// The gateway image of a compose run: `environment.gateway.repo_digests[0]`, else
+/// `environment.gateway.image_id`; `None` outside compose.
+fn gateway_image(s: &Summary) -> Option<String> {
+    let gateway = s.environment.as_ref()?.get("gateway")?;
+    let digest = gateway
+        .get("repo_digests")
+        .and_then(|d| d.as_array())
+        .and_then(|d| d.first())
+        .and_then(|d| d.as_str());
+    digest
+        .or_else(|| gateway.get("image_id").and_then(|i| i.as_str()))
+        .filter(|i| !i.is_empty())
+        .map(|i| i.chars().take(200).collect())
 }
 
 /// Adds `h` to `merged`, creating it on first use.

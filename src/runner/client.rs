@@ -2,8 +2,15 @@
 //!
 //! Every request has the per-request timeout. Answers are classified here, once: "not yet"
 //! (retry), transient (retry, the gateway may be restarting) or fatal (a configuration error
-//! that retrying for minutes would only hide).
+//! that retrying for minutes would only hide). Each attempt is also put in a class
+//! ([`AttemptClass`]) for the summary's attempt counts.
+//!
+//! Two timeouts: a short connect timeout (a connect that hangs, e.g. behind a full accept
+//! queue, is abandoned and retried at once, not counted as a backoff step) and the request
+//! timeout for the answer. So the kit's own request timeout sets the tail only when the gateway
+//! really did not answer, and the summary says how often that was.
 
+use std::future::Future;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -12,7 +19,30 @@ use crate::protocol::{
     AddedPolicy, FetchRecord, HEADER_ADMIN_TOKEN, HEADER_GATEWAY_AUTH, KeyCreateRequest,
     MSG_POLICY_NOT_FOUND_PREFIX, MockStats,
 };
+use crate::summary::attempts::AttemptClass;
 use crate::telemetry::redact;
+
+/// Longest TCP connect before it is abandoned and tried again at once.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Connects abandoned and retried at once within one attempt, before it counts as failed.
+pub const CONNECT_RETRIES: u32 = 3;
+
+/// The connect timeout used with a request timeout: [`CONNECT_TIMEOUT`], never longer than it.
+pub fn connect_timeout(request_timeout: Duration) -> Duration {
+    request_timeout.min(CONNECT_TIMEOUT)
+}
+
+/// An answer with the class of the attempt and the connects retried at once on the way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Classified<T> {
+    /// The answer.
+    pub result: T,
+    /// How the (last) request ended.
+    pub class: AttemptClass,
+    /// Connects that timed out and were retried at once before it.
+    pub connect_timeouts: u32,
+}
 
 use super::options::{RunOptions, Trigger};
 
@@ -46,7 +76,7 @@ impl Endpoints {
     pub fn new(options: &RunOptions) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(options.request_timeout)
-            .connect_timeout(options.request_timeout.min(Duration::from_secs(5)))
+            .connect_timeout(connect_timeout(options.request_timeout))
             .pool_max_idle_per_host(1024)
             .build()?;
         Ok(Self {
@@ -74,11 +104,8 @@ impl Endpoints {
     /// `POST /repro/policies` on the mock.
     pub async fn add_policy(&self) -> Result<AddedPolicy, String> {
         let url = format!("{}/repro/policies", self.dashboard);
-        let response = self
-            .admin(self.http.post(&url))
-            .send()
-            .await
-            .map_err(|e| format!("dashboard {url}: {}", describe(&e)))?;
+        let (response, _) = send_retrying_connect(|| self.admin(self.http.post(&url)).send()).await;
+        let response = response.map_err(|e| format!("dashboard {url}: {}", describe(&e)))?;
         let status = response.status();
         if !status.is_success() {
             let body = response.text().await.unwrap_or_default();
@@ -95,61 +122,111 @@ impl Endpoints {
 
     /// Sends the per-scenario trigger; `Err((fatal, message))`.
     pub async fn trigger(&self, trigger: Trigger) -> Result<(), (bool, String)> {
+        self.trigger_classified(trigger).await.result
+    }
+
+    /// [`Endpoints::trigger`] with the attempt's class.
+    pub async fn trigger_classified(
+        &self,
+        trigger: Trigger,
+    ) -> Classified<Result<(), (bool, String)>> {
         let path = match trigger {
-            Trigger::Notify | Trigger::None => return Ok(()),
+            Trigger::Notify | Trigger::None => {
+                return Classified {
+                    result: Ok(()),
+                    class: AttemptClass::Ok,
+                    connect_timeouts: 0,
+                };
+            }
             Trigger::Reload => "/tyk/reload",
             Trigger::Group => "/tyk/reload/group",
         };
         let url = format!("{}{path}", self.gateway);
-        let response = self
-            .http
-            .get(&url)
-            .header(HEADER_GATEWAY_AUTH, &self.secret)
-            .send()
-            .await
-            .map_err(|e| (false, format!("gateway {url}: {}", describe(&e))))?;
+        let (sent, connect_timeouts) = send_retrying_connect(|| {
+            self.http
+                .get(&url)
+                .header(HEADER_GATEWAY_AUTH, &self.secret)
+                .send()
+        })
+        .await;
+        let done = |result, class| Classified {
+            result,
+            class,
+            connect_timeouts,
+        };
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                let class = classify_transport(&e);
+                return done(
+                    Err((false, format!("gateway {url}: {}", describe(&e)))),
+                    class,
+                );
+            }
+        };
         match response.status() {
-            StatusCode::OK => Ok(()),
-            StatusCode::FORBIDDEN => Err((true, secret_rejected(&url))),
+            StatusCode::OK => done(Ok(()), AttemptClass::Ok),
+            StatusCode::FORBIDDEN => done(Err((true, secret_rejected(&url))), AttemptClass::Other),
             status => {
                 let body = response.text().await.unwrap_or_default();
-                Err((
-                    true,
-                    self.scrub(&format!(
-                        "gateway {url} answered {status}: {}",
-                        snippet(&body)
-                    )),
-                ))
+                let message = self.scrub(&format!(
+                    "gateway {url} answered {status}: {}",
+                    snippet(&body)
+                ));
+                done(Err((true, message)), AttemptClass::Other)
             }
         }
     }
 
     /// One `POST /tyk/keys/create` bound to `policy_id`.
     pub async fn create_key(&self, policy_id: &str) -> KeyAttempt {
+        self.create_key_classified(policy_id).await.result
+    }
+
+    /// [`Endpoints::create_key`] with the attempt's class.
+    pub async fn create_key_classified(&self, policy_id: &str) -> Classified<KeyAttempt> {
         let url = format!("{}/tyk/keys/create", self.gateway);
         let body = KeyCreateRequest {
             apply_policies: vec![policy_id.to_owned()],
         };
-        let response = match self
-            .http
-            .post(&url)
-            .header(HEADER_GATEWAY_AUTH, &self.secret)
-            .json(&body)
-            .send()
-            .await
-        {
+        let (sent, connect_timeouts) = send_retrying_connect(|| {
+            self.http
+                .post(&url)
+                .header(HEADER_GATEWAY_AUTH, &self.secret)
+                .json(&body)
+                .send()
+        })
+        .await;
+        let done = |result: KeyAttempt, class| Classified {
+            result,
+            class,
+            connect_timeouts,
+        };
+        let transient = |e: &reqwest::Error| {
+            done(
+                KeyAttempt::Transient(format!("gateway {url}: {}", describe(e))),
+                classify_transport(e),
+            )
+        };
+        let response = match sent {
             Ok(r) => r,
-            Err(e) => return KeyAttempt::Transient(format!("gateway {url}: {}", describe(&e))),
+            Err(e) => return transient(&e),
         };
         let status = response.status();
         if status == StatusCode::OK {
-            return KeyAttempt::Created;
+            return done(KeyAttempt::Created, AttemptClass::Ok);
         }
         let text = match response.text().await {
             Ok(t) => t,
-            Err(e) => return KeyAttempt::Transient(format!("gateway {url}: {}", describe(&e))),
+            Err(e) => return transient(&e),
         };
-        classify_key_failure(status, &self.scrub(&text), &url)
+        let attempt = classify_key_failure(status, &self.scrub(&text), &url);
+        let class = match attempt {
+            KeyAttempt::Created => AttemptClass::Ok,
+            KeyAttempt::NotYet(_) => AttemptClass::NotYet,
+            KeyAttempt::Transient(_) | KeyAttempt::Fatal(_) => AttemptClass::Other,
+        };
+        done(attempt, class)
     }
 
     /// The mock's counters.
@@ -279,8 +356,72 @@ fn snippet(body: &str) -> String {
     line.replace(['\n', '\r'], " ")
 }
 
+/// Sends a request, abandoning a connect that times out and trying again at once (at most
+/// [`CONNECT_RETRIES`] times); returns the last result and the connects retried.
+async fn send_retrying_connect<F, Fut>(mut send: F) -> (reqwest::Result<reqwest::Response>, u32)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = reqwest::Result<reqwest::Response>>,
+{
+    let mut retried = 0;
+    loop {
+        match send().await {
+            Err(e) if is_connect_timeout(&e) && retried < CONNECT_RETRIES => retried += 1,
+            other => return (other, retried),
+        }
+    }
+}
+
+fn is_connect_timeout(error: &reqwest::Error) -> bool {
+    error.is_connect() && error.is_timeout()
+}
+
+/// The class of a request that got no answer.
+pub fn classify_transport(error: &reqwest::Error) -> AttemptClass {
+    if is_connect_timeout(error) {
+        return AttemptClass::ConnectTimedOut;
+    }
+    if error.is_timeout() {
+        return AttemptClass::TimedOut;
+    }
+    if error.is_connect() || is_reset(error) {
+        return AttemptClass::RefusedOrReset;
+    }
+    AttemptClass::Other
+}
+
+/// A connection reset, aborted or closed before the answer, anywhere in the cause chain.
+fn is_reset(error: &reqwest::Error) -> bool {
+    use std::io::ErrorKind;
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::BrokenPipe
+                    | ErrorKind::UnexpectedEof
+            )
+        {
+            return true;
+        }
+        // hyper's "connection closed before message completed" (hyper is not a direct
+        // dependency, so its error is recognised by its text).
+        let text = cause.to_string();
+        if text.contains("connection closed") || text.contains("connection reset") {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
 /// reqwest's error with the cause chain, shortened to what a user can act on.
 pub fn describe(error: &reqwest::Error) -> String {
+    if is_connect_timeout(error) {
+        return "connect timed out".into();
+    }
     if error.is_timeout() {
         return "timed out".into();
     }

@@ -142,6 +142,8 @@ impl RunContext {
             timeline: Vec::new(),
             files: RunFiles::default(),
             environment: None,
+            time_to_usable: None,
+            attempts: None,
         }
     }
 
@@ -236,6 +238,13 @@ pub async fn summarize(ctx: &RunContext, endpoints: &Endpoints, load: LoadOutcom
     summary.reloads = reloads;
     summary.scheduler = scheduler_stats(&load.schedule);
     summary.timeline = load.timeline.samples(seconds, &fetches_per_second);
+    super::record::fill_derived(
+        &mut summary,
+        &load.collected,
+        &load.timeline.outcomes,
+        load.elapsed,
+        &fetch_offsets_s,
+    );
     Finished {
         summary,
         fetches,
@@ -430,7 +439,11 @@ pub async fn write_run(
         "fetches.json",
         &serde_json::to_vec_pretty(&finished.fetches)?,
     )?;
-    let report = crate::summary::render::render_report_txt(summary, &finished.unfinished);
+    let report = super::record::report_txt(
+        &dir.path.join("scenarios.jsonl"),
+        summary,
+        &finished.unfinished,
+    );
     dir.write_atomic("report.txt", scrub(report).as_bytes())?;
     let markdown = crate::summary::render::render_markdown(summary);
     dir.write_atomic("summary.md", scrub(markdown).as_bytes())?;

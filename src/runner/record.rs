@@ -3,6 +3,13 @@
 //!
 //! Memory stays bounded for large runs: the collector keeps a histogram, the 10 highest
 //! indexes, at most `MAX_UNFINISHED_ROWS` unfinished rows and a thinned set of plot points.
+//! Attempt outcomes by class live in [`attempts`]; `report.txt` is rendered by [`report`].
+
+mod attempts;
+mod report;
+
+pub use attempts::{AttemptKind, AttemptRecorder, NEAR_RELOAD_WINDOW, fill_derived};
+pub use report::{report_from_scenarios, report_txt};
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -53,6 +60,8 @@ pub struct Timeline {
     succeeded: Vec<AtomicU64>,
     finished: Vec<AtomicU64>,
     attempts: Vec<AtomicU64>,
+    /// Attempt outcomes by class, per second.
+    pub outcomes: AttemptRecorder,
 }
 
 impl Timeline {
@@ -65,6 +74,7 @@ impl Timeline {
             succeeded: slots(),
             finished: slots(),
             attempts: slots(),
+            outcomes: AttemptRecorder::new(origin, seconds),
         }
     }
 
@@ -119,6 +129,9 @@ impl Timeline {
 pub struct Collected {
     /// Latencies of successes, microseconds.
     pub latency_us: Histogram<u64>,
+    /// Scheduled starts (µs since the load started) of the scenarios that did not succeed:
+    /// censored at their wait in the time-to-usable statistics.
+    pub censored_scheduled_us: Histogram<u64>,
     /// Count per outcome.
     pub succeeded: u64,
     /// Failed scenarios.
@@ -158,6 +171,7 @@ impl<W: Write> Collector<W> {
             plot_stride: scheduled.div_ceil(MAX_PLOT_POINTS).max(1),
             state: Collected {
                 latency_us: crate::summary::histogram::new_latency_histogram(),
+                censored_scheduled_us: crate::summary::histogram::new_latency_histogram(),
                 succeeded: 0,
                 failed: 0,
                 outstanding: 0,
@@ -197,6 +211,9 @@ impl<W: Write> Collector<W> {
                     .record(us.min(self.state.latency_us.high()));
             }
             Outcome::Failed | Outcome::Outstanding => {
+                let h = &mut self.state.censored_scheduled_us;
+                let us = (record.scheduled_ms * 1000.0).round().max(1.0) as u64;
+                let _ = h.record(us.min(h.high()));
                 if record.outcome == Outcome::Failed {
                     self.state.failed += 1;
                     if let Some(e) = &record.last_error

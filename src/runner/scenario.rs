@@ -12,8 +12,9 @@ use tokio_util::sync::CancellationToken;
 use super::backoff::BackoffPolicy;
 use super::client::{Endpoints, KeyAttempt};
 use super::options::Trigger;
-use super::record::{LiveCounters, Timeline};
+use super::record::{AttemptKind, LiveCounters, Timeline};
 use super::stop::{StopCause, StopSignal};
+use crate::summary::attempts::AttemptClass;
 use crate::summary::{Outcome, ScenarioRecord};
 
 /// What every scenario of a run shares.
@@ -103,11 +104,21 @@ async fn drive(
     record.add_done_ms = Some(ms_between(scheduled, Instant::now()));
 
     if ctx.trigger == Trigger::Reload || ctx.trigger == Trigger::Group {
+        let sent = Instant::now();
         let triggered = tokio::select! {
-            t = ctx.endpoints.trigger(ctx.trigger) => t,
+            t = ctx.endpoints.trigger_classified(ctx.trigger) => t,
             _ = cancel.cancelled() => return Outcome::Outstanding,
         };
-        match triggered {
+        let kind = AttemptKind::Trigger;
+        let outcomes = &ctx.timeline.outcomes;
+        outcomes.record(
+            kind,
+            sent,
+            Instant::now(),
+            triggered.class,
+            triggered.connect_timeouts,
+        );
+        match triggered.result {
             Ok(()) => {
                 ctx.counters.triggers.fetch_add(1, Ordering::Relaxed);
             }
@@ -122,16 +133,31 @@ async fn drive(
     }
 
     let mut backoff = ctx.backoff.start(ctx.seed.wrapping_add(seq));
+    let mut timed_out_before = false;
     loop {
         record.attempts += 1;
         ctx.counters.attempts.fetch_add(1, Ordering::Relaxed);
-        ctx.timeline.record_attempt(Instant::now());
+        let sent = Instant::now();
+        ctx.timeline.record_attempt(sent);
         let attempt = tokio::select! {
-            a = ctx.endpoints.create_key(&record.policy_id) => a,
+            a = ctx.endpoints.create_key_classified(&record.policy_id) => a,
             _ = cancel.cancelled() => return Outcome::Outstanding,
         };
         let answered = Instant::now();
-        match attempt {
+        let outcomes = &ctx.timeline.outcomes;
+        let kind = AttemptKind::KeyCreation;
+        outcomes.record(
+            kind,
+            sent,
+            answered,
+            attempt.class,
+            attempt.connect_timeouts,
+        );
+        if attempt.class == AttemptClass::TimedOut && !timed_out_before {
+            timed_out_before = true;
+            outcomes.record_scenario_timed_out();
+        }
+        match attempt.result {
             KeyAttempt::Created => {
                 record.success_ms = Some(ms_between(scheduled, answered));
                 return Outcome::Success;

@@ -2,6 +2,8 @@
 //!
 //! Nothing here imports tokio, reqwest, axum or redis: data in, data out.
 
+pub mod attempts;
+pub mod censored;
 pub mod histogram;
 pub mod model;
 pub mod reloads;

@@ -8,13 +8,14 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Layout version of `summary.json`. Readers refuse documents newer than they know.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version 2 added `time_to_usable` and `attempts`; version 1 documents are still read.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Everything one run of `reload-repro run` measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Summary {
-    /// Layout version of this document (currently 1).
+    /// Layout version of this document (currently 2).
     pub schema_version: u32,
     /// Free label of the run, e.g. the gateway tag (`2.9.4`, `pr`).
     pub label: String,
@@ -49,6 +50,133 @@ pub struct Summary {
     /// Container evidence, present when the run went through `make repro` (compose).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment: Option<serde_json::Value>,
+    /// Time to usable over ALL scheduled scenarios, the unfinished ones censored at their wait
+    /// (schema 2; absent in older summaries, where `diff` derives it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_to_usable: Option<TimeToUsable>,
+    /// Outcomes of key-creation and trigger attempts by class (schema 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<AttemptStats>,
+}
+
+/// Time to usable over every scheduled scenario: a censored empirical CDF.
+///
+/// A scenario that got its key counts at its latency; one that did not (outstanding, failed,
+/// never started) is censored at its wait, the time from its scheduled start to the end of
+/// the run. See `src/summary/censored.rs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TimeToUsable {
+    /// How it was computed.
+    pub method: String,
+    /// Scenarios counted: every scheduled one.
+    pub scenarios: u64,
+    /// Scenarios that got their key.
+    pub usable: u64,
+    /// Scenarios that did not (censored at their wait).
+    pub censored: u64,
+    /// Longest wait of a censored scenario, milliseconds; null when none was censored.
+    pub longest_wait_ms: Option<f64>,
+    /// Median time to usable.
+    pub p50: CensoredQuantile,
+    /// 90th percentile time to usable.
+    pub p90: CensoredQuantile,
+    /// Share of all scheduled scenarios usable within 1, 2, 5, 10 and 30 s.
+    pub share_usable_by: Vec<ShareUsableBy>,
+}
+
+/// A quantile of a censored sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CensoredQuantile {
+    /// Milliseconds: the quantile when `reached`, else a lower bound of it ("> ms").
+    pub ms: Option<f64>,
+    /// False when fewer scenarios got their key than the quantile needs: it is only known to
+    /// exceed `ms`.
+    pub reached: bool,
+}
+
+/// Share of scheduled scenarios usable within a time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShareUsableBy {
+    /// The time, seconds after the scheduled start.
+    pub within_s: f64,
+    /// Scenarios that got their key within it.
+    pub usable: u64,
+    /// `usable` / all scheduled scenarios (0 to 1).
+    pub share: f64,
+    /// Censored scenarios whose wait was shorter than `within_s` (the run ended first): when
+    /// not 0, `share` is a lower bound.
+    pub censored_earlier: u64,
+}
+
+/// Attempt outcomes by class, per run and per second.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttemptStats {
+    /// Key-creation attempts (`POST /tyk/keys/create`).
+    pub key_creations: AttemptCounts,
+    /// Reload triggers: the runner's reload/group calls, or the mock's notification publishes.
+    pub triggers: AttemptCounts,
+    /// Who counted `triggers`: `runner` (reload/group calls), `mock` (notify publishes: `ok`
+    /// published, `other` failed to publish) or `none`.
+    pub triggers_counted_by: String,
+    /// The connect timeout, milliseconds: a connect that takes longer is retried at once, not
+    /// counted as a backoff step.
+    pub connect_timeout_ms: f64,
+    /// Scenarios with at least one key-creation attempt that ended in the request timeout.
+    pub scenarios_with_timeout: u64,
+    /// Failed attempts (no answer: timed out, refused, reset) that started near a policy fetch.
+    pub near_reload: NearReload,
+    /// Per second from the start of the load (aligned with `timeline`).
+    pub timeline: Vec<AttemptSecond>,
+}
+
+/// Attempts of one kind, by how they ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttemptCounts {
+    /// Answered 200.
+    pub ok: u64,
+    /// Answered "policy not found": the gateway has not loaded the policy yet.
+    pub not_yet: u64,
+    /// No answer within the request timeout (`--request-timeout`).
+    pub timed_out: u64,
+    /// The TCP connect did not complete within the connect timeout (retried at once).
+    pub connect_timed_out: u64,
+    /// Connection refused, reset or closed before the answer.
+    pub refused_or_reset: u64,
+    /// Anything else: another status, an unreadable answer, a publish error.
+    pub other: u64,
+}
+
+/// Failed attempts near reloads: the gateway dropping requests while it reloads (Tyk #1402).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NearReload {
+    /// An attempt is near a reload when it started within this many ms of a policy fetch.
+    pub window_ms: f64,
+    /// Attempts without an answer (timed out, connect timed out, refused or reset) considered.
+    pub failed_attempts: u64,
+    /// Of those, the ones that started near a policy fetch.
+    pub near_fetch: u64,
+    /// Share of the run's time covered by the windows around fetches (what chance would give).
+    pub window_share: f64,
+    /// True when failures cluster around fetches: a gateway finding, not a kit problem.
+    pub finding: bool,
+}
+
+/// Attempt outcomes in one second of the run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttemptSecond {
+    /// Seconds since the load started.
+    pub second: u64,
+    /// Key-creation attempts that ended in this second, by class.
+    pub key_creations: AttemptCounts,
+    /// Trigger calls (reload/group) that ended in this second, by class.
+    pub triggers: AttemptCounts,
 }
 
 /// The knobs that define a scenario; `diff` refuses to compare runs where these differ.
@@ -111,6 +239,8 @@ pub enum Verdict {
     Pass,
     /// Some scenarios never got their key: deadline reached or the gateway stalled.
     Hang,
+    /// The gateway stopped answering (transport errors, timeouts, its container exited).
+    Unresponsive,
     /// The kit could not measure: wrong secret, unreachable service, unexpected answers.
     InfraError,
     /// Stopped by Ctrl-C or SIGTERM; holds what was measured until then.
@@ -123,6 +253,7 @@ impl Verdict {
         match self {
             Verdict::Pass => "pass",
             Verdict::Hang => "hang",
+            Verdict::Unresponsive => "unresponsive",
             Verdict::InfraError => "infra_error",
             Verdict::Interrupted => "interrupted",
         }

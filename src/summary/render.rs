@@ -5,11 +5,13 @@
 
 use std::fmt::Write as _;
 
+use crate::summary::attempts::attempt_notes;
+use crate::summary::censored::format_quantile;
 use crate::summary::stats::go_duration;
-use crate::summary::{Summary, TopRow};
+use crate::summary::{AttemptCounts, Summary, TopRow};
 
 /// Lines of `FAIL`/`OUTSTANDING` rows `report.txt` prints before summing up the rest.
-const REPORT_MAX_UNFINISHED_LINES: usize = 1_000;
+pub const REPORT_MAX_UNFINISHED_LINES: usize = 1_000;
 
 /// `summary.md`: headline (verdict, reason, gateway, stub warning), results, top rows, config.
 pub fn render_markdown(s: &Summary) -> String {
@@ -37,6 +39,12 @@ pub fn render_markdown(s: &Summary) -> String {
         );
     }
     let _ = writeln!(md, "**Verdict: {verdict}.** {}\n", cell(&s.reason));
+    for note in attempt_notes(s) {
+        let _ = writeln!(md, "- {}", cell(&note));
+    }
+    if !attempt_notes(s).is_empty() {
+        md.push('\n');
+    }
     let g = &s.gateway;
     let version = g.version.as_deref().unwrap_or("unknown");
     let _ = writeln!(
@@ -83,6 +91,8 @@ fn push_results(md: &mut String, s: &Summary) {
         ms(l.max),
         ms(l.mean)
     );
+    push_time_to_usable(md, s);
+    push_attempts(md, s);
     md.push_str("### Reloads seen by the dashboard mock\n\n");
     md.push_str(
         "| Triggers sent | Policy fetches | Triggers per fetch | Fetch p50 | Longest gap without \
@@ -113,6 +123,79 @@ fn push_results(md: &mut String, s: &Summary) {
         k.late_starts,
         ms(Some(k.late_threshold_ms)),
         if k.runner_was_bottleneck { "yes" } else { "no" }
+    );
+}
+
+/// Time to usable over all scheduled scenarios (the censored statistics), when recorded.
+fn push_time_to_usable(md: &mut String, s: &Summary) {
+    let Some(t) = &s.time_to_usable else {
+        return;
+    };
+    md.push_str("### Time to usable, all scheduled scenarios\n\n");
+    let mut head = String::from("| Scenarios | Never usable | p50 | p90 |");
+    let mut rule = String::from("|---:|---:|---:|---:|");
+    let mut row = format!(
+        "| {} | {} | {} | {} |",
+        t.scenarios,
+        t.censored,
+        format_quantile(&t.p50),
+        format_quantile(&t.p90)
+    );
+    for b in &t.share_usable_by {
+        let _ = write!(head, " Usable by {} s |", b.within_s);
+        rule.push_str("---:|");
+        let bound = if b.censored_earlier > 0 { " (≥)" } else { "" };
+        let _ = write!(row, " {:.1} %{bound} |", b.share * 100.0);
+    }
+    let _ = writeln!(md, "{head}\n{rule}\n{row}\n");
+    let _ = writeln!(
+        md,
+        "Scenarios that never got their key count as not usable, censored at their wait (scheduled \
+         start to the end of the run); \"> X\" means fewer scenarios got their key than the \
+         percentile needs: it is larger than X. (≥): some waited less than that time, so the \
+         share is a lower bound.\n"
+    );
+}
+
+/// Attempt outcomes by class, when recorded.
+fn push_attempts(md: &mut String, s: &Summary) {
+    let Some(a) = &s.attempts else {
+        return;
+    };
+    md.push_str("### Attempts by outcome\n\n");
+    md.push_str(
+        "| Calls | OK | Not yet | Timed out | Connect timed out (retried at once) | Refused or \
+         reset | Other |\n|:---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let row = |md: &mut String, name: &str, c: &AttemptCounts| {
+        let _ = writeln!(
+            md,
+            "| {name} | {} | {} | {} | {} | {} | {} |",
+            c.ok, c.not_yet, c.timed_out, c.connect_timed_out, c.refused_or_reset, c.other
+        );
+    };
+    row(md, "Key creations", &a.key_creations);
+    let triggers = match a.triggers_counted_by.as_str() {
+        "mock" => "Notifications (mock)",
+        _ => "Trigger calls",
+    };
+    if a.triggers_counted_by != "none" {
+        row(md, triggers, &a.triggers);
+    }
+    let n = &a.near_reload;
+    let _ = writeln!(
+        md,
+        "\n{} of {} unanswered attempts started within {} ms of a policy fetch (those windows \
+         cover {:.0} % of the run){}.\n",
+        n.near_fetch,
+        n.failed_attempts,
+        n.window_ms,
+        n.window_share * 100.0,
+        if n.finding {
+            ": a gateway finding, requests failing while it reloads (Tyk #1402)"
+        } else {
+            ""
+        }
     );
 }
 
@@ -173,21 +256,24 @@ fn push_config(md: &mut String, s: &Summary) {
     md.push('\n');
 }
 
-/// `report.txt` in the seed's format: `SUCCESS <index> ==><duration>` for the succeeded top
-/// rows (highest index first), `----------`, then one `FAIL`/`OUTSTANDING` line per unfinished
-/// scenario (highest index first, at most 1000 lines, then `… N more`).
+/// `report.txt` in the seed's format: `SUCCESS <index> ==><duration>` for the highest indexes
+/// among the successes (highest first, as the seed printed them), then one
+/// `FAIL`/`OUTSTANDING` line per unfinished scenario (highest index first, at most
+/// [`REPORT_MAX_UNFINISHED_LINES`]) and `… N more` for the `more` left out.
 ///
 /// An outstanding scenario's wait is its last failed attempt after its scheduled start (the
-/// model records no later instant for it); `?` when it never attempted.
-pub fn render_report_txt(s: &Summary, unfinished: &[TopRow]) -> String {
+/// record holds no later instant for it); `?` when it never attempted.
+pub fn render_report_txt(successes: &[TopRow], unfinished: &[TopRow], more: u64) -> String {
     let mut out = String::new();
-    let mut succeeded: Vec<&TopRow> = s.top.iter().filter(|r| r.outcome == "success").collect();
+    let mut succeeded: Vec<&TopRow> = successes
+        .iter()
+        .filter(|r| r.outcome == "success")
+        .collect();
     succeeded.sort_by_key(|r| std::cmp::Reverse(r.index));
     for r in succeeded {
         let latency = r.latency_ms.map(go_duration).unwrap_or_else(|| "?".into());
         let _ = writeln!(out, "SUCCESS {} ==>{latency}", r.index);
     }
-    out.push_str("----------\n");
     let mut rest: Vec<&TopRow> = unfinished.iter().collect();
     rest.sort_by_key(|r| std::cmp::Reverse(r.index));
     for r in rest.iter().take(REPORT_MAX_UNFINISHED_LINES) {
@@ -202,8 +288,9 @@ pub fn render_report_txt(s: &Summary, unfinished: &[TopRow]) -> String {
             let _ = writeln!(out, "FAIL {} ==>{}", r.index, one_line(error));
         }
     }
-    if rest.len() > REPORT_MAX_UNFINISHED_LINES {
-        let _ = writeln!(out, "… {} more", rest.len() - REPORT_MAX_UNFINISHED_LINES);
+    let more = more + rest.len().saturating_sub(REPORT_MAX_UNFINISHED_LINES) as u64;
+    if more > 0 {
+        let _ = writeln!(out, "… {more} more");
     }
     out
 }
@@ -242,6 +329,24 @@ pub fn render_table(s: &Summary) -> String {
         ms(l.max),
         l.count
     );
+    if let Some(u) = &s.time_to_usable {
+        let by = |secs: f64| {
+            u.share_usable_by
+                .iter()
+                .find(|b| b.within_s == secs)
+                .map_or("—".to_owned(), |b| format!("{:.1} %", b.share * 100.0))
+        };
+        let _ = writeln!(
+            t,
+            "usable     p50 {}  p90 {}  by 5 s {}  by 30 s {}  never {} of {}",
+            format_quantile(&u.p50),
+            format_quantile(&u.p90),
+            by(5.0),
+            by(30.0),
+            u.censored,
+            u.scenarios
+        );
+    }
     let r = &s.reloads;
     let _ = writeln!(
         t,
@@ -267,6 +372,9 @@ pub fn render_table(s: &Summary) -> String {
         ms(Some(k.lag_max_ms)),
         k.late_starts
     );
+    for note in attempt_notes(s) {
+        let _ = writeln!(t, "note       {}", one_line(&note));
+    }
     t
 }
 
@@ -418,6 +526,8 @@ mod tests {
             }],
             files: RunFiles::default(),
             environment: None,
+            time_to_usable: None,
+            attempts: None,
         }
     }
 
@@ -507,10 +617,9 @@ mod tests {
             row(82_905, "outstanding", None, Some("policy not found")),
             row(82_901, "failed", None, None),
         ];
-        insta::assert_snapshot!(render_report_txt(&s, &unfinished), @r#"
+        insta::assert_snapshot!(render_report_txt(&s.top, &unfinished, 0), @r#"
         SUCCESS 82904 ==>21.805158857s
         SUCCESS 82903 ==>21.150249165s
-        ----------
         OUTSTANDING 82905 ==>waited 20.3105s
         FAIL 82902 ==>400 keys must have an access right
         FAIL 82901 ==>unknown error
@@ -522,11 +631,83 @@ mod tests {
         let unfinished: Vec<TopRow> = (1..=1_005)
             .map(|i| row(i, "outstanding", None, None))
             .collect();
-        let report = render_report_txt(&sample_summary(), &unfinished);
+        let report = render_report_txt(&sample_summary().top, &unfinished, 0);
         let lines: Vec<&str> = report.lines().collect();
-        assert_eq!(lines.len(), 2 + 1 + 1_000 + 1);
-        assert_eq!(lines[3], "OUTSTANDING 1005 ==>waited 20.3105s");
+        assert_eq!(lines.len(), 2 + 1_000 + 1);
+        assert_eq!(lines[2], "OUTSTANDING 1005 ==>waited 20.3105s");
         assert_eq!(lines.last(), Some(&"… 5 more"));
+        // Rows the collector already left out are counted in the same line.
+        let report = render_report_txt(&[], &unfinished[..3], 7);
+        assert_eq!(report.lines().last(), Some("… 7 more"));
+        assert!(
+            render_report_txt(&[], &unfinished[..3], 0)
+                .lines()
+                .all(|l| !l.contains("more"))
+        );
+    }
+
+    #[test]
+    fn markdown_and_table_show_time_to_usable_and_attempt_classes_with_their_notes() {
+        let mut s = sample_summary();
+        s.time_to_usable = Some(crate::summary::censored::time_to_usable(
+            &[(1_200.0, 2_400)],
+            &[(61_000.0, 105)],
+            2_505,
+        ));
+        s.attempts = Some(AttemptStats {
+            key_creations: AttemptCounts {
+                ok: 2_400,
+                not_yet: 9_000,
+                timed_out: 312,
+                ..Default::default()
+            },
+            triggers: AttemptCounts {
+                ok: 2_505,
+                ..Default::default()
+            },
+            triggers_counted_by: "mock".into(),
+            connect_timeout_ms: 1_000.0,
+            scenarios_with_timeout: 300,
+            ..Default::default()
+        });
+        let md = render_markdown(&s);
+        assert!(
+            md.contains("### Time to usable, all scheduled scenarios"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 2505 | 105 | 1.20 s | 1.20 s | 0.0 % | 95.8 % | 95.8 % |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| Key creations | 2400 | 9000 | 312 | 0 | 0 | 0 |"),
+            "{md}"
+        );
+        assert!(md.contains("| Notifications (mock) | 2505 |"), "{md}");
+        assert!(
+            md.contains("- 312 key-creation attempts timed out (in 300 scenarios): the latency tail includes the kit's 10 s request timeout"),
+            "{md}"
+        );
+        let table = render_table(&s);
+        assert!(
+            table.contains("usable     p50 1.20 s  p90 1.20 s  by 5 s 95.8 %"),
+            "{table}"
+        );
+        assert!(
+            table.contains("note       312 key-creation attempts timed out"),
+            "{table}"
+        );
+        // p99 over all 2505 is not reached: more than 1 % never got a key.
+        s.time_to_usable = Some(crate::summary::censored::time_to_usable(
+            &[(1_200.0, 1_000)],
+            &[(61_000.0, 1_505)],
+            2_505,
+        ));
+        assert!(
+            render_table(&s).contains("p50 > 61.00 s"),
+            "{}",
+            render_table(&s)
+        );
     }
 
     #[test]

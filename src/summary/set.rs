@@ -7,7 +7,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::model::{LatencyStats, Summary, Verdict};
+use super::model::{CensoredQuantile, LatencyStats, Summary, Verdict};
 
 /// Layout version of `set.json`. Readers refuse documents newer than they know.
 pub const SET_SCHEMA_VERSION: u32 = 1;
@@ -57,10 +57,21 @@ pub struct PerRunValues {
     pub coalescing_ratio: Option<f64>,
     /// 99th percentile of the runner's start lag behind schedule, milliseconds.
     pub lag_p99_ms: f64,
+    /// Median time to usable over all scheduled scenarios (censored); null when unknown.
+    #[serde(default)]
+    pub usable_p50: Option<CensoredQuantile>,
+    /// 90th percentile time to usable over all scheduled scenarios (censored).
+    #[serde(default)]
+    pub usable_p90: Option<CensoredQuantile>,
+    /// True when the summary predates `time_to_usable` (schema 1) and it was derived from its
+    /// histogram and counts.
+    #[serde(default)]
+    pub usable_derived: bool,
 }
 
 /// Extracts the compared values of one run; `run_dir` is recorded as given.
 pub fn per_run_values(run_dir: &str, s: &Summary) -> PerRunValues {
+    let usable = super::censored::time_to_usable_of(s);
     let outstanding_share = (s.scenarios.scheduled > 0)
         .then(|| s.scenarios.outstanding as f64 / s.scenarios.scheduled as f64);
     PerRunValues {
@@ -74,6 +85,9 @@ pub fn per_run_values(run_dir: &str, s: &Summary) -> PerRunValues {
         policy_fetches: s.reloads.policy_fetches,
         coalescing_ratio: s.reloads.coalescing_ratio,
         lag_p99_ms: s.scheduler.lag_p99_ms,
+        usable_p50: usable.as_ref().map(|t| t.p50.clone()),
+        usable_p90: usable.as_ref().map(|t| t.p90.clone()),
+        usable_derived: s.time_to_usable.is_none() && usable.is_some(),
     }
 }
 
@@ -141,6 +155,8 @@ pub(crate) fn sample_summary() -> Summary {
         timeline: vec![],
         files: RunFiles::default(),
         environment: None,
+        time_to_usable: None,
+        attempts: None,
     }
 }
 

@@ -26,7 +26,22 @@ pub(crate) fn run(label: &str, scale: f64, outstanding: u64) -> Summary {
         h.record((ms * scale * 1000.0) as u64).unwrap();
     }
     s.latency_ms.histogram_b64 = encode_histogram(&h);
+    s.time_to_usable = Some(time_to_usable_of_run(scale, outstanding));
     s
+}
+
+/// 300 scheduled: of those usable, half at 100 ms × scale, 40 % at 200, the rest at 900 but
+/// one at 1500; the outstanding ones censored at 30 s.
+pub(crate) fn time_to_usable_of_run(scale: f64, outstanding: u64) -> crate::summary::TimeToUsable {
+    let n = 300 - outstanding;
+    let (half, forty) = (n / 2, n * 4 / 10);
+    let usable = [
+        (100.0 * scale, half),
+        (200.0 * scale, forty),
+        (900.0 * scale, n - half - forty - 1),
+        (1500.0 * scale, 1),
+    ];
+    crate::summary::censored::time_to_usable(&usable, &[(30_000.0, outstanding)], 300)
 }
 
 /// A side of `n` runs whose latency scale jitters by a few percent around `scale`.
@@ -64,7 +79,7 @@ fn hang_to_pass_over_five_runs_each_is_improved_with_the_fisher_result() {
     assert_eq!((c.hangs.a_hangs, c.hangs.b_hangs), ([5, 5], [0, 5]));
     assert!((c.hangs.p_value - 2.0 / 252.0).abs() < 1e-12);
     assert!(c.reason.contains("hangs 5/5 → 0/5"), "{}", c.reason);
-    assert!(c.reason.contains("latency p99"), "{}", c.reason);
+    assert!(c.reason.contains("time to usable p90"), "{}", c.reason);
 }
 
 #[test]
@@ -86,13 +101,13 @@ fn a_slower_reload_is_regressed() {
         &opts(),
     );
     assert_eq!(c.verdict, CiVerdict::Regressed, "{}", c.reason);
-    let p99 = c
+    let p90 = c
         .metrics
         .iter()
-        .find(|m| m.metric == Metric::LatencyP99)
+        .find(|m| m.metric == Metric::UsableP90)
         .unwrap();
-    assert!(p99.significant && p99.delta_pct.unwrap() > 190.0, "{p99:?}");
-    let [lo, hi] = p99.ci.unwrap();
+    assert!(p90.significant && p90.delta_pct.unwrap() > 190.0, "{p90:?}");
+    let [lo, hi] = p90.ci.unwrap();
     assert!(lo > 0.0 && lo <= hi);
 }
 
@@ -100,12 +115,12 @@ fn a_slower_reload_is_regressed() {
 fn a_significant_change_below_the_minimum_effect_is_no_change() {
     // 5 % slower everywhere: significant with no overlap, but under --min-effect 10.
     let c = compare(&side("a", 6, 1.0, 0), &side("b", 6, 1.05, 0), &opts());
-    let p99 = c
+    let p90 = c
         .metrics
         .iter()
-        .find(|m| m.metric == Metric::LatencyP99)
+        .find(|m| m.metric == Metric::UsableP90)
         .unwrap();
-    assert!(p99.significant && !p99.exceeds_min_effect, "{p99:?}");
+    assert!(p90.significant && !p90.exceeds_min_effect, "{p90:?}");
     assert_eq!(c.verdict, CiVerdict::NoChange, "{}", c.reason);
 }
 

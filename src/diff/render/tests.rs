@@ -15,14 +15,19 @@ fn markdown_of_an_improvement_puts_the_verdict_and_headline_table_first() {
     insta::assert_snapshot!(head, @r#"
     ### reload-repro diff: `2.9.4` → `pr`: **improved**
 
-    B is better: latency p99 2695 ms → 898 ms (p = 0.008); latency max 4491 ms → 1497 ms (p = 0.008); outstanding share 10 % → 0 % (p = 0.007); hangs 5/5 → 0/5 (Fisher p = 0.008)
+    B is better: time to usable p50 599 ms → 99.8 ms (p = 0.008); time to usable p90 4527 ms → 200 ms (p = 0.012); outstanding share 10 % → 0 % (p = 0.007); hangs 5/5 → 0/5 (Fisher p = 0.008)
 
     | metric | A: 2.9.4 | B: pr | delta | p |
     |---|--:|--:|--:|--:|
-    | latency p99 | 2695 ms | 898 ms | -66.7 % | 0.008 |
-    | latency max | 4491 ms | 1497 ms | -66.7 % | 0.008 |
+    | time to usable p50 | 599 ms | 99.8 ms | -83.3 % | 0.008 |
+    | time to usable p90 | 4527 ms | 200 ms | -95.6 % | 0.012 |
     | outstanding share | 10 % | 0 % | -100.0 % | 0.007 |
     | hangs (runs) | 5/5 | 0/5 | hang→pass | 0.008 |
+    | gateway unresponsive (runs) | 0/5 | 0/5 | = | 1.000 |
+
+    A: gateway v2.9.4 (from /hello)
+
+    B: gateway v2.9.4.4 (from /hello)
     "#);
 }
 
@@ -30,22 +35,25 @@ fn markdown_of_an_improvement_puts_the_verdict_and_headline_table_first() {
 fn terminal_table_lists_every_metric_and_the_verdict() {
     let text = render_terminal(&improved());
     insta::assert_snapshot!(text, @r#"
-    A: 2.9.4  (v2.9.4; 5 run(s), 5 hang)
-    B: pr  (v2.9.4.4; 5 run(s), 5 pass)
+    A: 2.9.4  (v2.9.4 (from /hello); 5 run(s), 5 hang)
+    B: pr  (v2.9.4.4 (from /hello); 5 run(s), 5 pass)
 
     metric                          A            B      delta        p  95% CI of B−A
+    time to usable p50*        599 ms      99.8 ms    -83.3 %    0.008  [-504, -494] ms
+    time to usable p90*       4527 ms       200 ms    -95.6 %    0.012  [-29801, -4255] ms
     latency p50                299 ms      99.8 ms    -66.7 %    0.008  [-202, -197] ms
     latency p90                599 ms       200 ms    -66.7 %    0.008  [-404, -394] ms
-    latency p99*              2695 ms       898 ms    -66.7 %    0.008  [-1818, -1775] ms
-    latency max*              4491 ms      1497 ms    -66.7 %    0.008  [-3030, -2955] ms
+    latency p99               2695 ms       898 ms    -66.7 %    0.008  [-1818, -1778] ms
+    latency max               4491 ms      1497 ms    -66.7 %    0.008  [-3033, -2958] ms
     outstanding share*           10 %          0 %   -100.0 %    0.007  [-10.3, -10] %
     policy fetches                 20           20          ~    1.000  [0, 0]
     coalescing ratio               15           15          ~    1.000  [0, 0]
     scheduler lag p99         1.50 ms      1.50 ms          ~    1.000  [0, 0] ms
     hangs*                        5/5          0/5  hang→pass    0.008
-    (* decides the verdict; ~ = not significant at alpha 0.05)
+    unresponsive*                 0/5          0/5          =    1.000
+    (* decides the verdict; ~ = not significant at alpha 0.05; > = not reached: fewer scenarios got their key than the percentile needs)
 
-    verdict: improved — B is better: latency p99 2695 ms → 898 ms (p = 0.008); latency max 4491 ms → 1497 ms (p = 0.008); outstanding share 10 % → 0 % (p = 0.007); hangs 5/5 → 0/5 (Fisher p = 0.008)
+    verdict: improved — B is better: time to usable p50 599 ms → 99.8 ms (p = 0.008); time to usable p90 4527 ms → 200 ms (p = 0.012); outstanding share 10 % → 0 % (p = 0.007); hangs 5/5 → 0/5 (Fisher p = 0.008)
     "#);
 }
 
@@ -80,5 +88,6 @@ fn json_round_trips_to_the_same_values() {
     let v: serde_json::Value = serde_json::from_str(&render_json(&c).unwrap()).unwrap();
     assert_eq!(v["verdict"], "improved");
     assert_eq!(v["hangs"]["a_hangs"], serde_json::json!([5, 5]));
-    assert_eq!(v["metrics"].as_array().unwrap().len(), 8);
+    assert_eq!(v["metrics"].as_array().unwrap().len(), 10);
+    assert_eq!(v["unresponsive"]["b_runs"], serde_json::json!([0, 5]));
 }
