@@ -471,4 +471,92 @@ mod tests {
             matches!(&garbage, KeyAttempt::Fatal(m) if m.contains("418") && m.contains("<html>"))
         );
     }
+
+    fn client(request_timeout_ms: u64) -> reqwest::Client {
+        let request = Duration::from_millis(request_timeout_ms);
+        reqwest::Client::builder()
+            .timeout(request)
+            .connect_timeout(connect_timeout(request).min(Duration::from_millis(300)))
+            .build()
+            .unwrap()
+    }
+
+    async fn classify_get(client: &reqwest::Client, url: &str) -> (AttemptClass, u32) {
+        let (sent, retried) = send_retrying_connect(|| client.get(url).send()).await;
+        (classify_transport(&sent.unwrap_err()), retried)
+    }
+
+    #[tokio::test]
+    async fn a_refused_connect_a_silent_gateway_and_a_dropped_connection_are_told_apart() {
+        let c = client(400);
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let refused_url = format!("http://{}/", closed.local_addr().unwrap());
+        drop(closed);
+        assert_eq!(
+            classify_get(&c, &refused_url).await,
+            (AttemptClass::RefusedOrReset, 0)
+        );
+
+        // Accepts and reads, never answers: the request timeout.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let silent_url = format!("http://{}/", silent.local_addr().unwrap());
+        let holder = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = silent.accept().await {
+                held.push(s);
+            }
+        });
+        assert_eq!(
+            classify_get(&c, &silent_url).await,
+            (AttemptClass::TimedOut, 0)
+        );
+        holder.abort();
+
+        // Accepts, reads the request, closes without a word: reset / closed early.
+        let rude = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let rude_url = format!("http://{}/", rude.local_addr().unwrap());
+        let closer = tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            while let Ok((mut s, _)) = rude.accept().await {
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).await;
+                drop(s);
+            }
+        });
+        assert_eq!(
+            classify_get(&c, &rude_url).await,
+            (AttemptClass::RefusedOrReset, 0)
+        );
+        closer.abort();
+    }
+
+    #[tokio::test]
+    async fn a_connect_that_hangs_is_retried_at_once_then_counted_as_a_connect_timeout() {
+        // A listener with a backlog of one that never accepts: once its queue is full, the
+        // kernel drops further SYNs and connects hang (on loopback, nothing leaves the host).
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(1).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut fillers = Vec::new();
+        for _ in 0..8 {
+            match tokio::time::timeout(
+                Duration::from_millis(200),
+                tokio::net::TcpStream::connect(addr),
+            )
+            .await
+            {
+                Ok(Ok(s)) => fillers.push(s),
+                _ => break,
+            }
+        }
+        let c = client(5_000);
+        let (class, retried) = classify_get(&c, &format!("http://{addr}/")).await;
+        assert_eq!(
+            (class, retried),
+            (AttemptClass::ConnectTimedOut, CONNECT_RETRIES),
+            "every hanging connect is retried at once, the last one counted"
+        );
+        drop(listener);
+    }
 }

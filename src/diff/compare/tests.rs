@@ -208,3 +208,192 @@ fn the_comparison_is_deterministic_for_a_seed() {
     let two = serde_json::to_string(&compare(&a, &b, &opts())).unwrap();
     assert_eq!(one, two);
 }
+
+/// B's survivors are twice as fast, but B lost 20 % of its policies in every run.
+fn lossy_but_fast_side(n: usize) -> Side {
+    let runs: Vec<(String, Summary)> = (0..n)
+        .map(|i| {
+            let mut s = run("lossy", 0.5 * (1.0 + 0.01 * i as f64), 60);
+            s.verdict = Verdict::Hang;
+            (format!("run-{i}"), s)
+        })
+        .collect();
+    Side::from_runs("lossy", SideKind::LabelAllRuns, &runs)
+}
+
+#[test]
+fn a_side_that_lost_a_fifth_of_its_policies_is_never_improved_although_its_survivors_are_faster() {
+    for n in [1, 4, 6] {
+        let a = side("complete", n, 1.0, 0);
+        let b = lossy_but_fast_side(n);
+        let c = compare(&a, &b, &opts());
+        assert_ne!(c.verdict, CiVerdict::Improved, "{n} runs: {}", c.reason);
+        let survivors = c
+            .metrics
+            .iter()
+            .find(|m| m.metric == Metric::LatencyP99)
+            .unwrap();
+        assert!(
+            survivors.b_median < survivors.a_median,
+            "the survivors of B really are faster: {survivors:?}"
+        );
+        let p90 = c
+            .metrics
+            .iter()
+            .find(|m| m.metric == Metric::UsableP90)
+            .unwrap();
+        assert!(
+            p90.b_higher,
+            "B's p90 over all scenarios ranks worse: {p90:?}"
+        );
+        assert_eq!(p90.b_bounds, n, "no run of B reached its p90");
+        if n >= 4 {
+            assert_eq!(c.verdict, CiVerdict::Regressed, "{}", c.reason);
+            assert!(c.reason.contains("time to usable p90"), "{}", c.reason);
+            assert!(c.reason.contains("> 30000 ms"), "{}", c.reason);
+        }
+    }
+}
+
+#[test]
+fn an_unreached_percentile_ranks_worse_even_when_its_bound_is_small() {
+    // B's runs stopped early: their p90 bound (150 ms) is below A's reached p90 (200 ms).
+    let a = side("a", 5, 1.0, 0);
+    let runs: Vec<(String, Summary)> = (0..5)
+        .map(|i| {
+            let mut s = run("b", 1.0, 0);
+            s.time_to_usable = Some(crate::summary::censored::time_to_usable(
+                &[(100.0, 200 + i)],
+                &[(150.0, 100 - i)],
+                300,
+            ));
+            (format!("b-{i}"), s)
+        })
+        .collect();
+    let b = Side::from_runs("b", SideKind::LabelAllRuns, &runs);
+    let c = compare(&a, &b, &opts());
+    let p90 = c
+        .metrics
+        .iter()
+        .find(|m| m.metric == Metric::UsableP90)
+        .unwrap();
+    assert!(p90.b_median < p90.a_median && p90.b_higher, "{p90:?}");
+    assert_eq!(c.verdict, CiVerdict::Regressed, "{}", c.reason);
+}
+
+fn with_verdict(mut side: Side, verdict: Verdict) -> Side {
+    for r in &mut side.runs {
+        r.values.verdict = verdict;
+    }
+    side
+}
+
+#[test]
+fn pass_to_unresponsive_is_regressed_and_counted_apart_from_hangs() {
+    for n in [1, 5] {
+        let a = side("a", n, 1.0, 0);
+        let b = with_verdict(side("b", n, 1.0, 0), Verdict::Unresponsive);
+        let c = compare(&a, &b, &opts());
+        assert_eq!(c.verdict, CiVerdict::Regressed, "{n}: {}", c.reason);
+        assert!(c.reason.contains("stopped answering"), "{}", c.reason);
+        assert_eq!(
+            (c.b.verdicts.unresponsive, c.b.verdicts.hang),
+            (n as u64, 0)
+        );
+        assert_eq!(c.unresponsive.b_runs, [n as u64, n as u64]);
+        assert_eq!(c.hangs.b_hangs, [0, n as u64], "unresponsive is not a hang");
+    }
+    // Unresponsive → pass needs the test: 5 runs each is significant, 1 is not.
+    let back = compare(
+        &with_verdict(side("a", 5, 1.0, 0), Verdict::Unresponsive),
+        &side("b", 5, 1.0, 0),
+        &opts(),
+    );
+    assert_eq!(back.verdict, CiVerdict::Improved, "{}", back.reason);
+    assert!(
+        back.reason.contains("unresponsive 5/5 → 0/5"),
+        "{}",
+        back.reason
+    );
+    let one = compare(
+        &with_verdict(side("a", 1, 1.0, 0), Verdict::Unresponsive),
+        &side("b", 1, 1.0, 0),
+        &opts(),
+    );
+    assert_eq!(one.verdict, CiVerdict::Inconclusive, "{}", one.reason);
+}
+
+fn with_image(mut s: Summary, digest: &str) -> Summary {
+    s.environment = Some(serde_json::json!({
+        "gateway": {"image": "tyk-gateway:pr", "image_id": "sha256:local", "repo_digests": [digest]}
+    }));
+    s
+}
+
+#[test]
+fn the_same_version_and_image_on_both_sides_is_warned_about_and_sources_are_shown() {
+    let digest = "tykio/tyk-gateway@sha256:0123456789abcdef0123";
+    let a = Side::from_runs(
+        "a",
+        SideKind::Run,
+        &[("a".into(), with_image(run("x", 1.0, 0), digest))],
+    );
+    let b = Side::from_runs(
+        "b",
+        SideKind::Run,
+        &[("b".into(), with_image(run("x", 1.0, 0), digest))],
+    );
+    let c = compare(&a, &b, &opts());
+    assert_eq!(c.a.gateway, "v2.9.4 (from /hello)");
+    assert_eq!(c.a.gateway_images, [digest]);
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("same gateway version (v2.9.4) and the same image")),
+        "{:?}",
+        c.warnings
+    );
+    let other = Side::from_runs(
+        "b",
+        SideKind::Run,
+        &[(
+            "b".into(),
+            with_image(run("x", 1.0, 0), "tykio/tyk-gateway@sha256:ffff"),
+        )],
+    );
+    let c = compare(&a, &other, &opts());
+    assert!(
+        !c.warnings
+            .iter()
+            .any(|w| w.contains("same gateway version")),
+        "{:?}",
+        c.warnings
+    );
+    // Without compose evidence there is no image to compare: no warning.
+    let plain = compare(&side("a", 1, 1.0, 0), &side("b", 1, 1.0, 0), &opts());
+    assert!(
+        !plain
+            .warnings
+            .iter()
+            .any(|w| w.contains("same gateway version"))
+    );
+}
+
+#[test]
+fn runs_from_schema_1_get_a_derived_time_to_usable_and_a_warning() {
+    let mut old = run("old", 1.0, 0);
+    old.schema_version = 1;
+    old.time_to_usable = None;
+    let a = Side::from_runs("old", SideKind::Run, &[("old".into(), old)]);
+    assert!(a.runs[0].values.usable_derived);
+    assert!(a.runs[0].values.usable_p50.is_some());
+    let c = compare(&a, &side("new", 1, 1.0, 0), &opts());
+    assert_eq!(c.a.derived_usable_runs, 1);
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("predate the time-to-usable")),
+        "{:?}",
+        c.warnings
+    );
+}
