@@ -76,16 +76,16 @@ impl AttemptCounts {
     /// Every attempt counted.
     pub fn total(&self) -> u64 {
         self.ok
-            + self.not_yet
-            + self.timed_out
-            + self.connect_timed_out
-            + self.refused_or_reset
-            + self.other
+            .saturating_add(self.not_yet)
+            .saturating_add(self.failed())
     }
 
     /// Attempts that failed for another reason than "not yet".
     pub fn failed(&self) -> u64 {
-        self.timed_out + self.connect_timed_out + self.refused_or_reset + self.other
+        self.timed_out
+            .saturating_add(self.connect_timed_out)
+            .saturating_add(self.refused_or_reset)
+            .saturating_add(self.other)
     }
 }
 

@@ -47,14 +47,14 @@ pub fn time_to_usable(usable: &[Weighted], censored: &[Weighted], total: u64) ->
     };
     let usable = clean(usable);
     let mut censored = clean(censored);
-    let usable_n: u64 = usable.iter().map(|w| w.1).sum();
-    let censored_listed: u64 = censored.iter().map(|w| w.1).sum();
-    let total = total.max(usable_n + censored_listed);
-    let missing = total - usable_n - censored_listed;
+    let usable_n = weight(&usable);
+    let censored_listed = weight(&censored);
+    let total = total.max(usable_n.saturating_add(censored_listed));
+    let missing = total.saturating_sub(usable_n.saturating_add(censored_listed));
     if missing > 0 {
         censored.insert(0, (0.0, missing));
     }
-    let censored_n = censored_listed + missing;
+    let censored_n = censored_listed.saturating_add(missing);
     let share_usable_by = SHARE_BY_S
         .iter()
         .map(|&s| {
@@ -107,7 +107,7 @@ fn quantile(usable: &[Weighted], censored: &[Weighted], total: u64, q: f64) -> C
 fn kth(sorted: impl Iterator<Item = Weighted>, rank: u64) -> Option<f64> {
     let mut seen = 0u64;
     for (ms, n) in sorted {
-        seen += n;
+        seen = seen.saturating_add(n);
         if seen >= rank {
             return Some(ms);
         }
@@ -115,12 +115,19 @@ fn kth(sorted: impl Iterator<Item = Weighted>, rank: u64) -> Option<f64> {
     None
 }
 
+/// Total weight, saturating (hostile summaries can hold absurd counts).
+fn weight(samples: &[Weighted]) -> u64 {
+    samples.iter().fold(0u64, |sum, w| sum.saturating_add(w.1))
+}
+
 fn count_at_or_below(sorted: &[Weighted], t: f64) -> u64 {
-    sorted.iter().take_while(|w| w.0 <= t).map(|w| w.1).sum()
+    let below: Vec<Weighted> = sorted.iter().take_while(|w| w.0 <= t).copied().collect();
+    weight(&below)
 }
 
 fn count_below(sorted: &[Weighted], t: f64) -> u64 {
-    sorted.iter().take_while(|w| w.0 < t).map(|w| w.1).sum()
+    let below: Vec<Weighted> = sorted.iter().take_while(|w| w.0 < t).copied().collect();
+    weight(&below)
 }
 
 fn ratio(n: u64, total: u64) -> f64 {

@@ -77,7 +77,7 @@ fn exercise_accepted(summary: &Summary) {
     }
     let _ = summary_render::render_markdown(summary);
     let _ = summary_render::render_table(summary);
-    let _ = summary_render::render_report_txt(summary, &summary.top);
+    let _ = summary_render::render_report_txt(&summary.top, &summary.top, 0);
 }
 
 /// Writes `bytes` as `summary.json` and reads it back: accepted summaries go through the diff,

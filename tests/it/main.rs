@@ -1,5 +1,6 @@
 //! All integration tests in one binary, so they link once.
 
+mod attempts;
 mod compare;
 mod compose;
 mod dashboard;
