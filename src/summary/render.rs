@@ -183,6 +183,10 @@ fn push_attempts(md: &mut String, s: &Summary) {
         row(md, triggers, &a.triggers);
     }
     let n = &a.near_reload;
+    if n.failed_attempts == 0 {
+        md.push('\n');
+        return;
+    }
     let _ = writeln!(
         md,
         "\n{} of {} unanswered attempts started within {} ms of a policy fetch (those windows \

@@ -320,3 +320,33 @@ fn a_real_runs_latency_histogram_reaches_the_diff() {
         side.warnings
     );
 }
+
+#[test]
+fn schema_1_summaries_in_the_corpus_still_compare_against_a_schema_2_run() {
+    let old = corpus_dir("summary").join("ok-hang-v294.json");
+    let new = corpus_dir("summary").join("ok-hang-stub-schema2.json");
+    assert_eq!(read_summary(&old).unwrap().schema_version, 1);
+    let written = read_summary(&new).unwrap();
+    assert_eq!(written.schema_version, 2);
+    assert!(written.time_to_usable.is_some() && written.attempts.is_some());
+    let side = load_side(&old).expect("a schema 1 summary loads");
+    assert!(side.runs[0].values.usable_derived);
+    assert!(
+        side.runs[0].values.usable_p50.is_some(),
+        "derived from its histogram"
+    );
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_reload-repro"))
+        .arg("diff")
+        .args([&old, &new])
+        .arg("--force")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(3), "one run each: {stdout}");
+    assert!(stdout.contains("time to usable p90*"), "{stdout}");
+    assert!(
+        stdout.contains("predate the time-to-usable statistics"),
+        "{stdout}"
+    );
+}
