@@ -369,6 +369,18 @@ fn the_same_version_and_image_on_both_sides_is_warned_about_and_sources_are_show
         "{:?}",
         c.warnings
     );
+    // A stub run is named as such, whatever its version string looks like.
+    let mut stub = run("x", 1.0, 0);
+    stub.gateway.is_stub = true;
+    stub.gateway.version = Some("stub/fixed-scheduling".into());
+    let s = Side::from_runs("s", SideKind::Run, &[("s".into(), stub)]);
+    let c = compare(&a, &s, &opts());
+    assert_eq!(c.b.gateway, "stub/fixed-scheduling (from /hello, stub)");
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("stub gateway: not a Tyk result"))
+    );
     // Without compose evidence there is no image to compare: no warning.
     let plain = compare(&side("a", 1, 1.0, 0), &side("b", 1, 1.0, 0), &opts());
     assert!(
