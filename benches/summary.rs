@@ -12,6 +12,9 @@ use hdrhistogram::Histogram;
 use rand::{Rng, SeedableRng, rngs::SmallRng};
 use reload_repro::diff::compare::{CompareOptions, compare};
 use reload_repro::diff::side::{Side, SideKind};
+use reload_repro::summary::censored::{
+    time_to_usable, waits_from_scheduled_us, weighted_ms_from_us,
+};
 use reload_repro::summary::histogram::{encode_histogram, merge_histograms, new_latency_histogram};
 use reload_repro::summary::stats::{latency_stats, top_rows};
 use reload_repro::summary::{
@@ -142,6 +145,18 @@ fn bench_stats(c: &mut Criterion) {
     });
     group.bench_function("encode_histogram", |b| {
         b.iter(|| black_box(encode_histogram(&h)))
+    });
+    // What the runner does once per run: 200k survivors and 20k lost scenarios, censored.
+    let mut scheduled = new_latency_histogram();
+    for i in 0..20_000u64 {
+        scheduled.saturating_record(1 + i * 250);
+    }
+    group.bench_function("time_to_usable_200k", |b| {
+        b.iter(|| {
+            let usable = weighted_ms_from_us(&h);
+            let waits = waits_from_scheduled_us(&scheduled, 65_000.0);
+            black_box(time_to_usable(&usable, &waits, 220_000))
+        })
     });
     group.finish();
 }
