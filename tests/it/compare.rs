@@ -180,3 +180,84 @@ async fn diff_refuses_runs_with_different_configurations_naming_the_field() {
     let forced = diff(out.path(), "a", "b", &["--force"]);
     assert_ne!(forced.code, 2, "{}", forced.stdout);
 }
+
+/// A summary from the corpus (a real stub run, schema 2) rewritten to `usable` scenarios at
+/// `latency_ms` and the rest of 2,500 lost after waiting 60 s.
+fn synthetic_run(dir: &Path, latency_ms: f64, usable: u64) {
+    use reload_repro::summary::censored::time_to_usable;
+    use reload_repro::summary::histogram::{encode_histogram, new_latency_histogram};
+    let corpus = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/corpus/summary/ok-hang-stub-schema2.json"
+    );
+    let mut s: reload_repro::summary::Summary =
+        serde_json::from_str(&std::fs::read_to_string(corpus).unwrap()).unwrap();
+    let lost = 2_500 - usable;
+    s.verdict = if lost > 0 {
+        Verdict::Hang
+    } else {
+        Verdict::Pass
+    };
+    s.scenarios.succeeded = usable;
+    s.scenarios.outstanding = lost;
+    let mut h = new_latency_histogram();
+    for i in 0..usable {
+        h.record(((latency_ms + (i % 100) as f64) * 1_000.0) as u64)
+            .unwrap();
+    }
+    s.latency_ms = reload_repro::summary::stats::latency_stats(&h);
+    s.latency_ms.histogram_b64 = encode_histogram(&h);
+    let usable_ms: Vec<(f64, u64)> = (0..100)
+        .map(|i| (latency_ms + i as f64, usable / 100))
+        .collect();
+    s.time_to_usable = Some(time_to_usable(&usable_ms, &[(60_000.0, lost)], 2_500));
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("summary.json"),
+        serde_json::to_vec_pretty(&s).unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_candidate_that_lost_a_fifth_of_its_policies_is_not_improved_although_its_survivors_are_faster()
+{
+    let out = tempfile::tempdir().unwrap();
+    for i in 0..4 {
+        synthetic_run(
+            &out.path().join(format!("complete/2026010{i}T000000Z")),
+            2_000.0 + i as f64,
+            2_500,
+        );
+        synthetic_run(
+            &out.path().join(format!("lossy/2026010{i}T000000Z")),
+            1_000.0 + i as f64,
+            2_000,
+        );
+    }
+    let result = diff(out.path(), "complete", "lossy", &[]);
+    assert_eq!(
+        (result.code, result.verdict.as_str()),
+        (1, "regressed"),
+        "{}",
+        result.stdout
+    );
+    let p99 = result.json["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["metric"] == "latency_p99")
+        .unwrap()
+        .clone();
+    assert!(
+        p99["b_median"].as_f64() < p99["a_median"].as_f64(),
+        "the survivors of B are faster: {p99}"
+    );
+    assert!(
+        result
+            .stdout
+            .contains("time to usable p90 2098 ms → > 60000 ms"),
+        "{}",
+        result.stdout
+    );
+}
