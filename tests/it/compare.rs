@@ -256,7 +256,7 @@ fn a_candidate_that_lost_a_fifth_of_its_policies_is_not_improved_although_its_su
     assert!(
         result
             .stdout
-            .contains("time to usable p90 2098 ms → > 60000 ms"),
+            .contains("time to usable p90 2090 ms → > 60000 ms"),
         "{}",
         result.stdout
     );
