@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::model::{CensoredQuantile, LatencyStats, Summary, Verdict};
 
-/// Layout version of `set.json`. Readers refuse documents newer than they know.
-pub const SET_SCHEMA_VERSION: u32 = 1;
+/// Layout version of `set.json`. Readers refuse documents newer than they know. Version 2 added
+/// the censored time to usable to `per_run`; version 1 documents are still read.
+pub const SET_SCHEMA_VERSION: u32 = 2;
 
 /// File name of a set summary inside its set directory.
 pub const SET_FILE: &str = "set.json";
@@ -19,7 +20,7 @@ pub const SET_FILE: &str = "set.json";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunSet {
-    /// Layout version of this document (currently 1).
+    /// Layout version of this document (currently 2).
     pub schema_version: u32,
     /// Free label of the runs, e.g. the gateway tag (`2.9.4`, `pr`).
     pub label: String,
