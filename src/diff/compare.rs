@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use super::side::{Side, SideKind};
 use super::stats::{self, MIN_RUNS_FOR_TEST, PMethod};
+use crate::summary::Verdict;
 use crate::summary::set::PerRunValues;
-use crate::summary::{ScenarioConfig, Verdict};
 
 /// Knobs of the comparison.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -362,92 +362,6 @@ pub fn compare(a: &Side, b: &Side, opts: &CompareOptions) -> Comparison {
     }
 }
 
-/// Field-by-field differences of two scenario configurations.
-pub fn config_differences(a: &ScenarioConfig, b: &ScenarioConfig) -> Vec<ConfigDifference> {
-    let mut out = Vec::new();
-    let mut check = |field: &str, x: String, y: String| {
-        if x != y {
-            out.push(ConfigDifference {
-                field: format!("config.{field}"),
-                a: x,
-                b: y,
-            });
-        }
-    };
-    check(
-        "rate_per_s",
-        a.rate_per_s.to_string(),
-        b.rate_per_s.to_string(),
-    );
-    check(
-        "duration_s",
-        a.duration_s.to_string(),
-        b.duration_s.to_string(),
-    );
-    check("trigger", a.trigger.clone(), b.trigger.clone());
-    check(
-        "deadline_s",
-        a.deadline_s.to_string(),
-        b.deadline_s.to_string(),
-    );
-    check(
-        "stall_timeout_s",
-        a.stall_timeout_s.to_string(),
-        b.stall_timeout_s.to_string(),
-    );
-    check(
-        "request_timeout_s",
-        a.request_timeout_s.to_string(),
-        b.request_timeout_s.to_string(),
-    );
-    let (x, y) = (&a.backoff, &b.backoff);
-    check("backoff.name", x.name.clone(), y.name.clone());
-    check(
-        "backoff.initial_ms",
-        x.initial_ms.to_string(),
-        y.initial_ms.to_string(),
-    );
-    check(
-        "backoff.multiplier",
-        x.multiplier.to_string(),
-        y.multiplier.to_string(),
-    );
-    check("backoff.jitter", x.jitter.to_string(), y.jitter.to_string());
-    check(
-        "backoff.max_interval_ms",
-        x.max_interval_ms.to_string(),
-        y.max_interval_ms.to_string(),
-    );
-    check(
-        "initial_policies",
-        a.initial_policies.to_string(),
-        b.initial_policies.to_string(),
-    );
-    out
-}
-
-/// Differences between A and B, and within each side (every run must share one scenario).
-pub fn side_config_differences(a: &Side, b: &Side) -> Vec<ConfigDifference> {
-    let mut out = Vec::new();
-    for side in [a, b] {
-        if let Some(first) = side.runs.first() {
-            for run in &side.runs[1..] {
-                for mut d in config_differences(&first.config, &run.config) {
-                    d.field = format!(
-                        "{} (within {}: {})",
-                        d.field, side.label, run.values.run_dir
-                    );
-                    out.push(d);
-                }
-            }
-        }
-    }
-    if let (Some(x), Some(y)) = (a.runs.first(), b.runs.first()) {
-        out.extend(config_differences(&x.config, &y.config));
-    }
-    out
-}
-
 fn side_info(side: &Side) -> SideInfo {
     let mut verdicts = VerdictCounts::default();
     for r in &side.runs {
@@ -578,63 +492,6 @@ fn compare_unresponsive(a: &Side, b: &Side, alpha: f64) -> UnresponsiveCompariso
         p_value,
         significant: p_value < alpha,
     }
-}
-
-fn collect_warnings(a: &Side, b: &Side, ai: &SideInfo, bi: &SideInfo) -> Vec<String> {
-    let mut out = Vec::new();
-    for (name, side, info) in [("A", a, ai), ("B", b, bi)] {
-        let excluded = info.runs - info.usable_runs;
-        if excluded > 0 {
-            out.push(format!(
-                "{name} ({}): {excluded} of {} runs left out (infra_error or interrupted: they \
-                 measured nothing comparable)",
-                info.label, info.runs
-            ));
-        }
-        if info.usable_runs < MIN_RUNS_FOR_TEST {
-            out.push(format!(
-                "{name} ({}): {} usable run(s); Mann-Whitney needs at least {MIN_RUNS_FOR_TEST} \
-                 per side, so no metric can be significant (run with --runs 5, or RUNS=5)",
-                info.label, info.usable_runs
-            ));
-        }
-        out.extend(side.warnings.iter().map(|w| format!("{name}: {w}")));
-    }
-    if a.runs.iter().chain(&b.runs).any(|r| r.is_stub) {
-        out.push("a side ran against the kit's stub gateway: not a Tyk result".into());
-    }
-    if let Some(w) = same_build_warning(a, b) {
-        out.push(w);
-    }
-    for (name, info) in [("A", ai), ("B", bi)] {
-        if info.derived_usable_runs > 0 {
-            out.push(format!(
-                "{name} ({}): {} run(s) predate the time-to-usable statistics (schema 1): \
-                 derived from their latency histogram, with every lost scenario taken as waiting \
-                 the run's length minus the load's duration",
-                info.label, info.derived_usable_runs
-            ));
-        }
-    }
-    out
-}
-
-/// A warning when A and B report the same gateway version and the same image: the diff then
-/// compares a build with itself, whatever the labels say.
-fn same_build_warning(a: &Side, b: &Side) -> Option<String> {
-    let (va, vb) = (a.gateway_versions(), b.gateway_versions());
-    if va != vb || va == "unknown" {
-        return None;
-    }
-    let (ia, ib) = (a.gateway_images(), b.gateway_images());
-    if ia.is_empty() || ia != ib {
-        return None;
-    }
-    Some(format!(
-        "A and B report the same gateway version ({va}) and the same image ({}): both sides \
-         ran the same build; check TYK / TYK_PR_IMAGE",
-        ia.join(", ")
-    ))
 }
 
 /// The CI verdict and its reason.
@@ -796,6 +653,12 @@ pub fn fmt_p(p: Option<f64>) -> String {
         Some(p) => format!("{p:.3}"),
     }
 }
+
+mod config;
+mod warnings;
+
+pub use config::{config_differences, side_config_differences};
+use warnings::collect_warnings;
 
 #[cfg(test)]
 pub(crate) mod tests;
