@@ -385,7 +385,8 @@ fn side_info(side: &Side) -> SideInfo {
     for r in &side.runs {
         *match r.values.verdict {
             Verdict::Pass => &mut verdicts.pass,
-            Verdict::Hang => &mut verdicts.hang,
+            // Counted with hangs until the diff learns it as its own outcome (issue 14).
+            Verdict::Hang | Verdict::Unresponsive => &mut verdicts.hang,
             Verdict::InfraError => &mut verdicts.infra_error,
             Verdict::Interrupted => &mut verdicts.interrupted,
         } += 1;

@@ -24,6 +24,7 @@
 //! - `errors`: what could not be collected, one sentence each.
 
 mod containers;
+pub mod gateway_state;
 mod sampler;
 mod timeline;
 

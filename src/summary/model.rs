@@ -111,6 +111,9 @@ pub enum Verdict {
     Pass,
     /// Some scenarios never got their key: deadline reached or the gateway stalled.
     Hang,
+    /// The gateway stopped answering (transport errors, timeouts, its container exited or was
+    /// OOM-killed): a result about the gateway, but not the lost-trigger hang.
+    Unresponsive,
     /// The kit could not measure: wrong secret, unreachable service, unexpected answers.
     InfraError,
     /// Stopped by Ctrl-C or SIGTERM; holds what was measured until then.
@@ -123,6 +126,7 @@ impl Verdict {
         match self {
             Verdict::Pass => "pass",
             Verdict::Hang => "hang",
+            Verdict::Unresponsive => "unresponsive",
             Verdict::InfraError => "infra_error",
             Verdict::Interrupted => "interrupted",
         }
