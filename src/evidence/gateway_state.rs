@@ -43,11 +43,13 @@ impl Evidence {
             &self.target.gateway_service,
         )
         .await?;
-        let inspected =
-            tokio::time::timeout(DOCKER_CALL_TIMEOUT, self.docker.inspect_container(&id, None))
-                .await
-                .map_err(|_| anyhow!("Docker did not inspect container {id} within 10 s"))?
-                .with_context(|| format!("Docker could not inspect container {id}"))?;
+        let inspected = tokio::time::timeout(
+            DOCKER_CALL_TIMEOUT,
+            self.docker.inspect_container(&id, None),
+        )
+        .await
+        .map_err(|_| anyhow!("Docker did not inspect container {id} within 10 s"))?
+        .with_context(|| format!("Docker could not inspect container {id}"))?;
         let state = inspected.state.unwrap_or_default();
         Ok(GatewayState {
             container_id: id,
@@ -125,7 +127,10 @@ pub fn describe_death(before: Option<&GatewayState>, after: &GatewayState) -> Op
             if replaced {
                 "a new container replaced the one that served the load".to_owned()
             } else {
-                format!("restart count {} → {}", before.restart_count, after.restart_count)
+                format!(
+                    "restart count {} → {}",
+                    before.restart_count, after.restart_count
+                )
             },
             after.exit_code.unwrap_or(0),
             after.started_at.as_deref().unwrap_or("?")
@@ -166,8 +171,14 @@ mod tests {
             ..running()
         };
         let text = describe_death(Some(&running()), &after).unwrap();
-        assert!(text.contains("container 0123456789ab exited with exit code 137"), "{text}");
-        assert!(text.contains("SIGKILL") && text.contains("10:00:12"), "{text}");
+        assert!(
+            text.contains("container 0123456789ab exited with exit code 137"),
+            "{text}"
+        );
+        assert!(
+            text.contains("SIGKILL") && text.contains("10:00:12"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -192,11 +203,18 @@ mod tests {
             ..running()
         };
         let text = describe_death(Some(&running()), &after).unwrap();
-        assert!(text.contains("restarted during the run") && text.contains("0 → 1"), "{text}");
+        assert!(
+            text.contains("restarted during the run") && text.contains("0 → 1"),
+            "{text}"
+        );
         let replaced = GatewayState {
             container_id: "ffff".into(),
             ..running()
         };
-        assert!(describe_death(Some(&running()), &replaced).unwrap().contains("new container"));
+        assert!(
+            describe_death(Some(&running()), &replaced)
+                .unwrap()
+                .contains("new container")
+        );
     }
 }

@@ -166,7 +166,10 @@ fn a_stall_while_the_dashboard_is_silent_is_blamed_on_the_dashboard() {
         ..healthy()
     };
     let Some(StopCause::DashboardSilent(reason)) = decide_stop(&f, &rules()) else {
-        panic!("expected the dashboard, got {:?}", decide_stop(&f, &rules()));
+        panic!(
+            "expected the dashboard, got {:?}",
+            decide_stop(&f, &rules())
+        );
     };
     assert!(reason.contains("while 40 scenarios waited"), "{reason}");
     // A short silence (one slow answer) does not take the blame.
@@ -198,7 +201,11 @@ fn a_gateway_silent_for_the_unresponsive_time_stops_the_run_saying_since_when() 
         now: s(15.0),
         ..f.clone()
     };
-    assert_eq!(decide_stop(&brief, &rules()), None, "3 s of silence is not yet");
+    assert_eq!(
+        decide_stop(&brief, &rules()),
+        None,
+        "3 s of silence is not yet"
+    );
 }
 
 #[test]
@@ -210,10 +217,7 @@ fn a_silent_gateway_with_nothing_waiting_is_not_unresponsive() {
         gateway_silent_since: Some(s(0.0)),
         ..healthy()
     };
-    let later = WatchFacts {
-        now: s(30.0),
-        ..f
-    };
+    let later = WatchFacts { now: s(30.0), ..f };
     assert_eq!(decide_stop(&later, &rules()), None);
 }
 
@@ -273,7 +277,10 @@ fn starts_trailing_their_schedule_stop_the_run_as_saturated_before_any_other_rul
     let Some(StopCause::Saturated(reason)) = decide_stop(&f, &rules()) else {
         panic!("expected saturation");
     };
-    assert!(reason.contains("2.7s") && reason.contains("19520 of 30000"), "{reason}");
+    assert!(
+        reason.contains("2.7s") && reason.contains("19520 of 30000"),
+        "{reason}"
+    );
     let ok = WatchFacts {
         behind_schedule: s(0.05),
         dashboard_silent_for: s(0.0),

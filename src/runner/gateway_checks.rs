@@ -84,7 +84,10 @@ impl GatewayChecks {
             ));
         }
         if !response.status().is_success() {
-            return Err((false, format!("gateway {url} answered {}", response.status())));
+            return Err((
+                false,
+                format!("gateway {url} answered {}", response.status()),
+            ));
         }
         let list: serde_json::Value = response
             .json()

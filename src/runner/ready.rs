@@ -256,7 +256,9 @@ mod tests {
         assert!(subscribed(Some(1), 1).is_ok());
         assert!(subscribed(None, 1).is_ok());
         let none = subscribed(Some(0), 1);
-        assert!(matches!(none, Err((false, m)) if m.contains("0 of 1") && m.contains("--no-wait-subscribers")));
+        assert!(
+            matches!(none, Err((false, m)) if m.contains("0 of 1") && m.contains("--no-wait-subscribers"))
+        );
     }
 
     #[test]

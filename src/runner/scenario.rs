@@ -176,7 +176,11 @@ async fn drive(
 
 /// The run stopped while this scenario waited: ask once more if the stop cause wants a
 /// re-check, else stay outstanding.
-async fn last_look(ctx: &ScenarioContext, scheduled: Instant, record: &mut ScenarioRecord) -> Outcome {
+async fn last_look(
+    ctx: &ScenarioContext,
+    scheduled: Instant,
+    record: &mut ScenarioRecord,
+) -> Outcome {
     if !super::recheck::wanted(ctx.stop.cause().as_ref()) {
         return Outcome::Outstanding;
     }

@@ -332,7 +332,7 @@ fn gateway_gone(f: &VerdictFacts) -> Option<String> {
     }
     let parts: Vec<String> = [watcher, recheck_text].into_iter().flatten().collect();
     Some(format!(
-        "the gateway stopped answering ({}), so this says nothing about lost reload triggers",
+        "the gateway stopped answering ({}): a gone gateway, not the lost-trigger hang",
         parts.join("; ")
     ))
 }

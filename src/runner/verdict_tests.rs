@@ -86,7 +86,10 @@ fn lost_policies_answered_not_found_are_a_hang_naming_the_lost_triggers() {
     assert_eq!(v, Verdict::Hang);
     assert!(reason.contains("157 of 2500"), "{reason}");
     assert!(reason.contains("lost reload triggers"), "{reason}");
-    assert!(reason.contains("157 still \"policy not found\""), "{reason}");
+    assert!(
+        reason.contains("157 still \"policy not found\""),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -104,7 +107,10 @@ fn the_deadline_with_scenarios_waiting_is_a_hang() {
 fn every_scenario_done_is_a_pass_with_the_latency() {
     let (v, reason) = decide_verdict(&passed());
     assert_eq!(v, Verdict::Pass);
-    assert!(reason.contains("all 2500") && reason.contains("p50 900 ms"), "{reason}");
+    assert!(
+        reason.contains("all 2500") && reason.contains("p50 900 ms"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -128,7 +134,10 @@ fn successes_no_fetch_had_served_turn_a_pass_into_an_infra_error_naming_app_path
     };
     let (v, reason) = decide_verdict(&f);
     assert_eq!(v, Verdict::InfraError);
-    assert!(reason.contains("130 of 2500") && reason.contains("app_path"), "{reason}");
+    assert!(
+        reason.contains("130 of 2500") && reason.contains("app_path"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -145,7 +154,10 @@ fn a_stall_that_the_final_re_check_resolves_is_a_pass_saying_so() {
     };
     let (v, reason) = decide_verdict(&f);
     assert_eq!(v, Verdict::Pass, "{reason}");
-    assert!(reason.contains("400 of them only on the final re-check"), "{reason}");
+    assert!(
+        reason.contains("400 of them only on the final re-check"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -166,7 +178,10 @@ fn a_run_cut_short_is_never_a_pass_even_with_nothing_waiting() {
 fn a_gateway_that_refuses_every_re_check_is_unresponsive_not_a_hang() {
     let (v, reason) = decide_verdict(&killed());
     assert_eq!(v, Verdict::Unresponsive);
-    assert!(reason.contains("connection refused since 12.4s"), "{reason}");
+    assert!(
+        reason.contains("connection refused since 12.4s"),
+        "{reason}"
+    );
     assert!(reason.contains("157 of 157"), "{reason}");
     assert!(!reason.contains("BEFORE the last policy add"), "{reason}");
 }
@@ -212,13 +227,18 @@ fn a_silent_gateway_that_answers_not_found_at_the_end_is_still_a_hang() {
 #[test]
 fn a_container_that_exited_is_unresponsive_with_its_exit_state_even_when_saturated() {
     let f = VerdictFacts {
-        container_death: Some("container exited with code 137 (OOM-killed) 21.3s into the load".into()),
+        container_death: Some(
+            "container exited with code 137 (OOM-killed) 21.3s into the load".into(),
+        ),
         kit: saturated_kit(),
         ..hung()
     };
     let (v, reason) = decide_verdict(&f);
     assert_eq!(v, Verdict::Unresponsive);
-    assert!(reason.contains("code 137") && reason.contains("OOM"), "{reason}");
+    assert!(
+        reason.contains("code 137") && reason.contains("OOM"),
+        "{reason}"
+    );
     assert!(reason.contains("saturated"), "{reason}");
 }
 
@@ -337,7 +357,10 @@ fn a_publish_error_unrelated_to_the_lost_policies_leaves_the_hang_standing() {
     };
     let (v, reason) = decide_verdict(&f);
     assert_eq!(v, Verdict::Hang);
-    assert!(reason.contains("none of them for the policies still missing"), "{reason}");
+    assert!(
+        reason.contains("none of them for the policies still missing"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -349,7 +372,10 @@ fn some_missing_policies_unheard_still_leaves_a_hang_for_the_others() {
     };
     let (v, reason) = decide_verdict(&f);
     assert_eq!(v, Verdict::Hang);
-    assert!(reason.contains("10 of the missing policies went unheard"), "{reason}");
+    assert!(
+        reason.contains("10 of the missing policies went unheard"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -403,5 +429,8 @@ fn a_saturated_stop_is_an_infra_error_with_the_runners_account() {
     };
     let (v, reason) = decide_verdict(&f);
     assert_eq!(v, Verdict::InfraError);
-    assert!(reason.contains("trailed their schedule by 2.5s"), "{reason}");
+    assert!(
+        reason.contains("trailed their schedule by 2.5s"),
+        "{reason}"
+    );
 }

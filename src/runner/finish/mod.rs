@@ -314,4 +314,3 @@ pub fn signal_exit_code(summary: &Summary) -> Option<u8> {
         130
     })
 }
-

@@ -14,7 +14,11 @@ const SLACK_MS: f64 = 5.0;
 
 /// Successes in `scenarios` (a `scenarios.jsonl`) that came before any fetch served their
 /// policy; `None` when the file cannot be read.
-pub fn count_unserved(scenarios: &Path, origin_unix_ms: u64, fetches: &[&FetchRecord]) -> Option<u64> {
+pub fn count_unserved(
+    scenarios: &Path,
+    origin_unix_ms: u64,
+    fetches: &[&FetchRecord],
+) -> Option<u64> {
     let file = std::fs::File::open(scenarios).ok()?;
     let mut successes = Vec::new();
     for line in std::io::BufReader::new(file).lines() {
@@ -25,7 +29,10 @@ pub fn count_unserved(scenarios: &Path, origin_unix_ms: u64, fetches: &[&FetchRe
         if record.outcome == Outcome::Success
             && let Some(ms) = record.success_ms
         {
-            successes.push((record.index, origin_unix_ms as f64 + record.scheduled_ms + ms));
+            successes.push((
+                record.index,
+                origin_unix_ms as f64 + record.scheduled_ms + ms,
+            ));
         }
     }
     let fetches: Vec<(u64, u64)> = fetches
@@ -65,11 +72,11 @@ mod tests {
     fn a_success_needs_an_earlier_fetch_that_served_its_policy() {
         let fetches = [(1_000, 100), (2_000, 150), (3_000, 120)];
         let successes = [
-            (90, 1_500.0),   // served by the first fetch
-            (140, 1_999.0),  // 150 came 1 ms later: within the slack
-            (140, 1_900.0),  // before any fetch served 140
-            (151, 3_500.0),  // no fetch ever served 151
-            (150, 3_100.0),  // a later, smaller fetch does not undo the earlier one
+            (90, 1_500.0),  // served by the first fetch
+            (140, 1_999.0), // 150 came 1 ms later: within the slack
+            (140, 1_900.0), // before any fetch served 140
+            (151, 3_500.0), // no fetch ever served 151
+            (150, 3_100.0), // a later, smaller fetch does not undo the earlier one
         ];
         assert_eq!(unserved_successes(&successes, &fetches), 2);
         assert_eq!(unserved_successes(&successes, &[]), 5);

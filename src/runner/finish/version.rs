@@ -57,12 +57,18 @@ mod tests {
         let env = serde_json::json!({"gateway": {"version_from_log": "v2.9.4.4", "image": "tykio/tyk-gateway:v2.9.4"}});
         let mut g = unknown();
         fill_version_from_evidence(&mut g, &env);
-        assert_eq!((g.version.as_deref(), g.version_source.as_str()), (Some("v2.9.4.4"), "gateway log"));
+        assert_eq!(
+            (g.version.as_deref(), g.version_source.as_str()),
+            (Some("v2.9.4.4"), "gateway log")
+        );
 
         let env = serde_json::json!({"gateway": {"version_from_log": null, "image": "tykio/tyk-gateway:v3.1.0"}});
         let mut g = unknown();
         fill_version_from_evidence(&mut g, &env);
-        assert_eq!((g.version.as_deref(), g.version_source.as_str()), (Some("v3.1.0"), "image tag"));
+        assert_eq!(
+            (g.version.as_deref(), g.version_source.as_str()),
+            (Some("v3.1.0"), "image tag")
+        );
 
         let mut g = GatewayInfo {
             version: Some("v5.8.15".into()),
@@ -79,9 +85,15 @@ mod tests {
 
     #[test]
     fn image_tags_are_read_without_mistaking_a_registry_port() {
-        assert_eq!(image_tag("tykio/tyk-gateway:v2.9.4").as_deref(), Some("v2.9.4"));
+        assert_eq!(
+            image_tag("tykio/tyk-gateway:v2.9.4").as_deref(),
+            Some("v2.9.4")
+        );
         assert_eq!(image_tag("localhost:5000/tyk-gateway"), None);
-        assert_eq!(image_tag("reload-repro:verdict").as_deref(), Some("verdict"));
+        assert_eq!(
+            image_tag("reload-repro:verdict").as_deref(),
+            Some("verdict")
+        );
         assert_eq!(image_tag("tyk:latest"), None);
         assert_eq!(image_tag("tyk@sha256:abc"), None);
     }

@@ -111,4 +111,3 @@ pub fn write_counts_only(
         let _ = ctx.dir.point_latest();
     }
 }
-
