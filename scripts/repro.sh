@@ -41,8 +41,8 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -n "$gateway_image" || -n "$stub_mode" ]] || usage
 case "$stub_mode" in ""|v2.9.4|fixed) ;; *) die "--stub must be v2.9.4 or fixed, not '$stub_mode'" ;; esac
-case "$expect" in pass|hang|infra_error|interrupted) ;;
-  *) die "--expect must be pass, hang, infra_error or interrupted, not '$expect'" ;; esac
+case "$expect" in pass|hang|unresponsive|infra_error|interrupted) ;;
+  *) die "--expect must be pass, hang, unresponsive, infra_error or interrupted, not '$expect'" ;; esac
 
 # ---- tools -------------------------------------------------------------------------------------
 DOCKER="${DOCKER:-docker}"

@@ -7,6 +7,7 @@
 //! drops the listener AND every open connection, as a killed process would. (The shared
 //! harness's `Served::kill` aborts the serving task only; connections it spawned stay up.)
 
+mod compose_kill;
 mod output;
 mod secrets;
 mod signals;
