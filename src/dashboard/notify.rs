@@ -270,6 +270,29 @@ mod tests {
         assert_eq!(url_password("redis://h/0"), "");
     }
 
+    #[test]
+    fn publish_facts_count_receivers_and_slow_publishes() {
+        let facts = PublishFacts::default();
+        assert_eq!(facts.subscribers(), None, "unknown until NUMSUB answers");
+        facts.record(Duration::from_millis(1), Some(0));
+        facts.record(Duration::from_millis(2), Some(1));
+        facts.record(Duration::from_millis(700), Some(1));
+        facts.record(Duration::from_millis(2000), None);
+        facts.record(Duration::from_millis(1), Some(40));
+        let mut receivers = vec![1, 2];
+        receivers.resize(RECEIVER_SLOTS, 0);
+        receivers[RECEIVER_SLOTS - 1] = 1;
+        assert_eq!(facts.receivers(), receivers);
+        assert_eq!(facts.slow(), 2);
+        assert_eq!(facts.max_us(), 2_000_000);
+        let stats = crate::protocol::MockStats {
+            publish_receivers: facts.receivers(),
+            ..Default::default()
+        };
+        assert_eq!(stats.publishes_reaching_fewer_than(1), 1);
+        assert_eq!(stats.publishes_reaching_fewer_than(2), 3);
+    }
+
     #[tokio::test]
     async fn an_unreachable_redis_is_reported_with_its_url_and_what_to_do() {
         // Bind then drop: the port is free and nothing listens on it.

@@ -82,7 +82,7 @@ fn exit_meaning(code: i64) -> &'static str {
 /// How the container died or came back during the run, in words for the verdict's reason;
 /// `None` when it ran through (same run as before the load, still running).
 pub fn describe_death(before: Option<&GatewayState>, after: &GatewayState) -> Option<String> {
-    let short = &after.container_id[..after.container_id.len().min(12)];
+    let short: String = after.container_id.chars().take(12).collect();
     let container = format!("container {short}");
     if after.oom_killed {
         return Some(format!(
