@@ -212,8 +212,16 @@ pub fn decide_verdict(f: &VerdictFacts) -> (Verdict, String) {
     if f.cause == StopCause::Completed || !waiting && n.failed == 0 {
         return finished(f, &saturation_text);
     }
+    let cut_short = if n.started < n.scheduled {
+        format!(
+            " (the load stopped after {} of {} scheduled starts)",
+            n.started, n.scheduled
+        )
+    } else {
+        String::new()
+    };
     let missing = format!(
-        "{} of {} scenarios never got their key",
+        "{} of {} scenarios never got their key{cut_short}",
         n.outstanding, n.started
     );
     if let Some(death) = &f.container_death {
