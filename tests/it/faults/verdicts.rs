@@ -231,3 +231,62 @@ async fn retries_sleeping_longer_than_the_stall_timeout_pass_after_the_final_re_
     );
     assert_schema_valid(&dir.path);
 }
+
+/// Delays every add at the mock by 1.2 s: the mock "falls behind".
+fn slow_adds(router: axum::Router) -> axum::Router {
+    router.layer(axum::middleware::from_fn(
+        |request: axum::extract::Request, next: axum::middleware::Next| async move {
+            if request.uri().path() == "/repro/policies" {
+                tokio::time::sleep(Duration::from_millis(1200)).await;
+            }
+            next.run(request).await
+        },
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saturated_mock_is_named_with_what_to_lower_instead_of_a_hang() {
+    let redis = TestRedis::start();
+    let dashboard = super::crashable_dashboard(&redis.url, SMALL_POOL, slow_adds).await;
+    // A stub that never reloads: without the saturation this run would be a hang.
+    let gateway = super::super::support::stack::start_stub(
+        &redis.url,
+        &dashboard.url,
+        &["--stall-after-reloads", "0"],
+    )
+    .await
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let argv = run_argv(
+        &gateway.url,
+        &dashboard.url,
+        out.path(),
+        &[
+            "--rate",
+            "20",
+            "--duration",
+            "1s",
+            "--backoff",
+            "fine",
+            "--stall-timeout",
+            "3s",
+        ],
+    );
+    let (dir, summary) = run_with(&argv).await.expect("run completes");
+
+    assert_eq!(summary.verdict, Verdict::InfraError, "{}", summary.reason);
+    for needle in [
+        "the kit itself was saturated",
+        "the dashboard mock took up to",
+        "RATE, DURATION or INITIAL_POLICIES",
+    ] {
+        assert!(
+            summary.reason.contains(needle),
+            "{needle}: {}",
+            summary.reason
+        );
+    }
+    assert!(summary.scenarios.outstanding > 0);
+    assert_accounted(&summary);
+    assert_schema_valid(&dir.path);
+}
