@@ -362,6 +362,13 @@ fn unheard_reason(f: &VerdictFacts, missing: &str) -> String {
     if f.trigger_failures > 0 {
         told.push(format!("{} reload call(s) failed", f.trigger_failures));
     }
+    if told.is_empty() {
+        told.push(
+            "the dashboard mock published no notification for them (started with --notify none? \
+             then run with --trigger reload)"
+                .to_owned(),
+        );
+    }
     format!(
         "{missing}, but the reload trigger of every one of them reached no gateway ({}): the \
          gateway was never told about the newest policies, so this is not a gateway hang (check \

@@ -434,3 +434,14 @@ fn a_saturated_stop_is_an_infra_error_with_the_runners_account() {
         "{reason}"
     );
 }
+
+#[test]
+fn notifications_the_mock_never_sent_are_named_as_such() {
+    let f = VerdictFacts {
+        outstanding_unheard: 157,
+        ..hung()
+    };
+    let (v, reason) = decide_verdict(&f);
+    assert_eq!(v, Verdict::InfraError);
+    assert!(reason.contains("published no notification"), "{reason}");
+}
