@@ -5,7 +5,7 @@
 //! 1. `set begin`  checks the knobs, picks the label, hashes the config, creates
 //!    `OUT/LABEL/set-<ts>/` and prints the plan as `KEY=VALUE` lines ([`plan`]);
 //! 2. `set add`    after each run: takes the run `latest` now names into the set, prints its
-//!    table and verdict; exit 3 when the run wrote no summary (the script then records one);
+//!    directory and verdict; exit 3 when the run wrote no summary (the script then records one);
 //! 3. `set finish` writes `set.json`, moves `latest-set`, prints the cross-run lines and exits
 //!    with the set's status ([`outcome::EXIT_CODES_HELP`]).
 
@@ -82,7 +82,7 @@ pub fn main(args: SetArgs) -> anyhow::Result<ExitCode> {
         }
         SetCommand::Add(add) => match write::add(&add.set_dir)? {
             (write::Added::Run(dir), Some(summary)) => {
-                eprintln!("{}", crate::summary::render::render_table(&summary));
+                // The runner printed the run's table; this is the path on the host.
                 eprintln!("run directory: {}", dir.display());
                 println!("verdict: {} ({})", summary.verdict.as_str(), summary.reason);
                 Ok(ExitCode::SUCCESS)

@@ -422,8 +422,8 @@ fn a_gateway_that_exits_at_start_ends_in_an_infra_error_quoting_its_last_log_lin
         results: results.path().to_owned(),
     };
     let label = unique_label("exits");
-    // The kit image in the gateway's place without the stub's command: it prints its usage and
-    // exits 0, like a gateway that logs a complaint about its config and quits.
+    // The kit image in the gateway's place without the stub's command: it prints its help (whose
+    // tail has "Print help") and exits 0, like a gateway that logs a complaint about its config and quits.
     let image = kit_image();
     let wait_ready = format!("{WAIT_READY_S}s");
     let mut env = SELFTEST_ENV.to_vec();
@@ -444,7 +444,7 @@ fn a_gateway_that_exits_at_start_ends_in_an_infra_error_quoting_its_last_log_lin
     );
     assert!(
         summary.reason.contains("last gateway log lines")
-            && summary.reason.contains("Usage: reload-repro"),
+            && summary.reason.contains("Print help"),
         "{}",
         summary.reason
     );
