@@ -46,7 +46,7 @@ b="$(side "$2")"
 # Each side's parent is mounted at its own path (a set lists its runs as ../<run>), read-only.
 mounts=(-v "$(dirname "$a"):$(dirname "$a"):ro")
 if [[ "$(dirname "$b")" != "$(dirname "$a")" ]]; then mounts+=(-v "$(dirname "$b"):$(dirname "$b"):ro"); fi
-name_of() { basename "$1" | tr -c 'A-Za-z0-9._-' '-'; }
+name_of() { printf '%s' "$(basename "$1")" | tr -c 'A-Za-z0-9._-' '-'; }
 out="${OUT:-$results_dir/diff-$(name_of "$1")-vs-$(name_of "$2")}"
 [[ "$out" == /* ]] || out="$repo_root/$out"
 mkdir -p "$out" || die "cannot create the report folder $out (OUT)"
@@ -64,5 +64,6 @@ case "$status" in
   0|1|2|3) ;;
   *) log "reload-repro diff did not run (status $status)"; status=2 ;;
 esac
-log "report: $out/diff.md (exit status $status: 0 improved/no change, 1 regressed, 3 inconclusive, 2 error)"
+if [[ "$status" != 2 ]]; then log "report: $out/diff.md"; fi
+log "exit status $status (0 improved or no change, 1 regressed, 3 inconclusive, 2 error)"
 exit "$status"

@@ -151,9 +151,12 @@ pub fn load_side_checked(path: &Path, force: bool) -> Result<Side, LoadError> {
     Ok(side)
 }
 
+/// `(run directory as listed, summary)` pairs of one side, in run order.
+type Runs = Vec<(String, Summary)>;
+
 /// The runs behind a path, with the path as shown in the report and its form. A label
 /// directory's `latest-set` is resolved, so the report names the set it used.
-fn read_side_runs(path: &Path) -> Result<(String, SideKind, Vec<(String, Summary)>), LoadError> {
+fn read_side_runs(path: &Path) -> Result<(String, SideKind, Runs), LoadError> {
     let source = path.display().to_string();
     let meta = fs::metadata(path).map_err(|e| io_error(path, e))?;
     if meta.is_file() {
@@ -219,7 +222,7 @@ fn run_dirs(label_dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
 }
 
 /// Reads a set and every run it lists (runs are resolved relative to the set's directory).
-fn load_set(set_path: &Path) -> Result<Vec<(String, Summary)>, LoadError> {
+fn load_set(set_path: &Path) -> Result<Runs, LoadError> {
     let set: RunSet = read_json(set_path, "set.json", SET_SCHEMA_VERSION)?;
     check_run_count(set_path, set.runs.len())?;
     let set_dir = set_path.parent().unwrap_or(Path::new("."));

@@ -443,8 +443,7 @@ fn a_gateway_that_exits_at_start_ends_in_an_infra_error_quoting_its_last_log_lin
         summary.reason
     );
     assert!(
-        summary.reason.contains("last gateway log lines")
-            && summary.reason.contains("Print help"),
+        summary.reason.contains("last gateway log lines") && summary.reason.contains("Print help"),
         "{}",
         summary.reason
     );

@@ -136,11 +136,13 @@ fn run_job(inputs: &[(&str, &str)], runner_env: &[(&str, &str)]) -> JobResult {
     let job = jobs.values().next().unwrap();
     let workspace = checkout();
     let ws = workspace.path().to_owned();
-    let mut ctx = expr::Context::default();
-    ctx.inputs = inputs
-        .iter()
-        .map(|(k, v)| ((*k).into(), (*v).into()))
-        .collect();
+    let mut ctx = expr::Context {
+        inputs: inputs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect(),
+        ..Default::default()
+    };
     ctx.github.insert("ref".into(), "refs/heads/test".into());
     let job_env = env_of(job, &ctx);
     ctx.env = job_env.iter().cloned().collect();
