@@ -32,8 +32,8 @@ impl Expect {
             let verdict: Verdict = serde_json::from_value(serde_json::Value::String(name.into()))
                 .map_err(|_| {
                 format!(
-                    "`{name}` is not a verdict: use pass, hang, infra_error or interrupted \
-                         (several separated by commas)"
+                    "`{name}` is not a verdict: use a verdict as summary.json names it \
+                     (pass, hang, infra_error, interrupted, …), several separated by commas"
                 )
             })?;
             if !verdicts.contains(&verdict) {

@@ -145,6 +145,12 @@ pub fn finish(set_dir: &Path, caught: Option<Signal>) -> anyhow::Result<Finished
         Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
         &runs,
     );
+    if let Some(identity) = set.identity.as_mut()
+        && identity.gateway_image.is_none()
+    {
+        // A run without container evidence (e.g. the image could not be pulled) still names it.
+        identity.gateway_image = plan.gateway_image.clone();
+    }
     let expect = Expect(plan.expect.clone());
     set.expect = plan
         .expect
