@@ -91,8 +91,8 @@ pub fn main(args: DiffArgs) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("--out {}: cannot create the directory", dir.display()))?;
     }
-    let a = load::load_side(&args.a).context("reading A")?;
-    let b = load::load_side(&args.b).context("reading B")?;
+    let a = load::load_side_checked(&args.a, opts.force).context("reading A")?;
+    let b = load::load_side_checked(&args.b, opts.force).context("reading B")?;
     let differences = compare::side_config_differences(&a, &b);
     if !differences.is_empty() && !opts.force {
         let list: Vec<String> = differences

@@ -1,7 +1,7 @@
 //! Evidence against a real Docker daemon: containers carrying compose labels, their logs,
-//! image identity and stats. Runs only with `REPRO_DOCKER_TESTS=1` (and a daemon and a local
-//! image, `REPRO_EVIDENCE_TEST_IMAGE`, default `debian:bookworm-slim`); otherwise it says why
-//! it skipped.
+//! image identity and stats. `#[ignore = "needs Docker"]`: skipped by a plain `cargo nextest
+//! run`, run by `.ci/run` (`--run-ignored all`), and then a missing daemon or test image
+//! (`REPRO_EVIDENCE_TEST_IMAGE`, default `debian:bookworm-slim`) fails them.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -15,33 +15,22 @@ use reload_repro::evidence::{Evidence, EvidenceTarget, PROJECT_LABEL, SERVICE_LA
 
 const SECRET: &str = "s3cr3t-node-value";
 
-/// The test image, or `None` (after saying why) when these tests should not run here.
+/// The Docker client and the test image; panics (the test fails) when either is missing.
 async fn docker_test_image() -> Option<(Docker, String)> {
-    if std::env::var("REPRO_DOCKER_TESTS").as_deref() != Ok("1") {
-        eprintln!("skipped: set REPRO_DOCKER_TESTS=1 to run tests against the Docker daemon");
-        return None;
-    }
     let image = std::env::var("REPRO_EVIDENCE_TEST_IMAGE")
         .unwrap_or_else(|_| "debian:bookworm-slim".to_owned());
-    let docker = match Docker::connect_with_defaults() {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("skipped: no Docker socket ({e})");
-            return None;
-        }
-    };
-    let docker =
-        match tokio::time::timeout(Duration::from_secs(10), docker.negotiate_version()).await {
-            Ok(Ok(d)) => d,
-            _ => {
-                eprintln!("skipped: the Docker daemon does not answer");
-                return None;
-            }
-        };
-    if docker.inspect_image(&image).await.is_err() {
-        eprintln!("skipped: image {image} is not present locally (no registry here)");
-        return None;
-    }
+    let docker = Docker::connect_with_defaults().unwrap_or_else(|e| {
+        panic!("no Docker socket ({e}): start Docker or run without --run-ignored")
+    });
+    let docker = tokio::time::timeout(Duration::from_secs(10), docker.negotiate_version())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .expect("the Docker daemon does not answer: start it or run without --run-ignored");
+    assert!(
+        docker.inspect_image(&image).await.is_ok(),
+        "image {image} is not present locally: make images-offline (or REPRO_EVIDENCE_TEST_IMAGE)"
+    );
     Some((docker, image))
 }
 
@@ -111,6 +100,7 @@ const GATEWAY_SCRIPT: &str = "echo 'written to stderr' >&2; sleep 1; \
      exec sleep 300";
 
 #[tokio::test]
+#[ignore = "needs Docker"]
 async fn evidence_collects_logs_images_stats_and_timeline_from_labelled_containers() {
     let Some((docker, image)) = docker_test_image().await else {
         return;
@@ -221,6 +211,7 @@ async fn check_evidence(project: &str, image: &str) {
 }
 
 #[tokio::test]
+#[ignore = "needs Docker"]
 async fn finish_reports_missing_containers_as_errors_instead_of_failing() {
     let Some(_) = docker_test_image().await else {
         return;

@@ -9,3 +9,4 @@ mod fuzz;
 mod run;
 mod stub;
 mod support;
+mod workflow;
