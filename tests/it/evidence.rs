@@ -209,15 +209,30 @@ async fn check_evidence(project: &str, image: &str) {
     );
     assert!(json["gateway_stats"]["cpu_percent_max"].as_f64().is_some());
 
-    assert_eq!(json["logs"]["gateway"], "gateway.log");
-    let gateway_log = std::fs::read_to_string(dir.path().join("gateway.log")).expect("gateway.log");
+    assert_eq!(json["logs"]["gateway"], "gateway.log.gz");
+    let gateway_log = read_gzip(&dir.path().join("gateway.log.gz"));
     assert!(gateway_log.contains("INFO Reloading endpoints"));
     assert!(gateway_log.contains("node secret is ***"));
     assert!(gateway_log.contains("written to stderr"));
     assert!(!gateway_log.contains(SECRET));
-    let redis_log = std::fs::read_to_string(dir.path().join("redis.log")).expect("redis.log");
+    let redis_log = read_gzip(&dir.path().join("redis.log.gz"));
     assert!(redis_log.contains("Ready to accept connections"));
-    assert!(!dir.path().join("dashboard.log").exists());
+    assert!(!dir.path().join("dashboard.log.gz").exists());
+    // The stored file gives back the timeline built from the live stream.
+    let from_file = reload_repro::evidence::read_log_timeline(&dir.path().join("gateway.log.gz"))
+        .expect("timeline from gateway.log.gz");
+    assert_eq!(serde_json::to_value(&from_file).expect("json"), *timeline);
+}
+
+/// The text of a gzip log file the evidence wrote.
+fn read_gzip(path: &std::path::Path) -> String {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut text = String::new();
+    flate2::read::MultiGzDecoder::new(file)
+        .read_to_string(&mut text)
+        .unwrap_or_else(|e| panic!("{} is not gzip: {e}", path.display()));
+    text
 }
 
 #[tokio::test]
