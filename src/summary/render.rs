@@ -54,6 +54,8 @@ pub fn render_markdown(s: &Summary) -> String {
         "Files: [{}]({}), [{}]({}), [{}]({}).",
         f.report, f.report, f.scenarios, f.scenarios, f.fetches, f.fetches
     );
+    // The run's plots and report.html (file names owned by the plot module).
+    let _ = write!(md, "\n{}", crate::plot::markdown_plot_links());
     md
 }
 
@@ -479,6 +481,16 @@ mod tests {
         | Initial policies | 80400 |
 
         Files: [report.txt](report.txt), [scenarios.jsonl](scenarios.jsonl), [fetches.json](fetches.json).
+
+        ## Plots
+
+        ![time to a usable key, all scenarios](time-to-usable.svg)
+
+        ![latency by policy index](latency-by-index.svg)
+
+        ![per-second timeline with reloads](timeline.svg)
+
+        All of it on one page: [report.html](report.html).
         "#);
     }
 

@@ -272,9 +272,9 @@ fn assert_evidence(run: &ScriptRun) {
     let link = std::fs::read_link(dir).expect("latest is a symlink");
     assert!(link.is_relative(), "latest must be relative: {link:?}");
     for file in [
-        "gateway.log",
-        "dashboard.log",
-        "redis.log",
+        "gateway.log.gz",
+        "dashboard.log.gz",
+        "redis.log.gz",
         "summary.md",
         "scenarios.jsonl",
     ] {

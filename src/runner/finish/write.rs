@@ -47,33 +47,20 @@ pub async fn write_run(
 }
 
 fn write_plots(ctx: &RunContext, finished: &Finished) {
-    let title = format!(
-        "{} ({})",
-        ctx.options.label,
-        finished.summary.verdict.as_str()
-    );
-    let deadline_ms = finished
-        .plot_points
-        .iter()
-        .map(|r| r.scheduled_ms)
-        .fold(0.0, f64::max)
-        + ctx.options.deadline.as_secs_f64() * 1000.0;
-    let plots = [
-        (
-            "latency-by-index.svg",
-            crate::plot::latency_by_index_svg(&finished.plot_points, deadline_ms, &title),
-        ),
-        (
-            "timeline.svg",
-            crate::plot::timeline_svg(
-                &finished.summary.timeline,
-                &finished.fetch_offsets_s,
-                &title,
-            ),
-        ),
-    ];
-    for (name, svg) in plots {
-        let written = svg.and_then(|svg| ctx.dir.write_atomic(name, svg.as_bytes()));
+    let input = crate::plot::RunPlotInput {
+        summary: &finished.summary,
+        records: &finished.plot_points,
+        fetch_offsets_s: &finished.fetch_offsets_s,
+        // Wired at merge: the summary's per-second count of attempts that timed out.
+        timed_out_per_s: None,
+    };
+    let secrets = ctx.options.secrets();
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    for (name, file) in crate::plot::run_plot_files(&input) {
+        let written = file.and_then(|text| {
+            let text = crate::telemetry::redact(&text, &secrets);
+            ctx.dir.write_atomic(name, text.as_bytes())
+        });
         if let Err(e) = written {
             tracing::warn!("could not write {name}: {e:#}");
         }
