@@ -1,8 +1,8 @@
 //! Under Docker Compose with the stub gateway: `docker kill` of the gateway container mid-run
 //! ends as `unresponsive`, the container's exit state (code 137) in the reason (issue 14).
 //!
-//! Needs a Docker daemon and the kit image, like `tests/it/compose.rs`: runs only with
-//! `REPRO_DOCKER_TESTS=1` (`REPRO_IMAGE` picks the kit image) and prints "skipped: …" otherwise.
+//! Needs a Docker daemon and the kit image, like `tests/it/compose.rs`: `#[ignore = "needs
+//! Docker"]`, run by `.ci/run` (`--run-ignored all`), where a missing daemon or image fails it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -67,14 +67,9 @@ fn load_started(results: &Path, label: &str) -> bool {
 }
 
 #[test]
+#[ignore = "needs Docker"]
 fn docker_kill_of_the_gateway_container_is_unresponsive_with_its_exit_state() {
-    if std::env::var("REPRO_DOCKER_TESTS").map_or(true, |v| v != "1") {
-        eprintln!(
-            "skipped: compose docker kill: set REPRO_DOCKER_TESTS=1 to run the Docker tests \
-             (needs a Docker daemon and the kit image: make images-offline)"
-        );
-        return;
-    }
+    crate::compose::require_docker();
     let results = tempfile::Builder::new()
         .prefix("reload-repro-kill-")
         .tempdir()
@@ -91,7 +86,7 @@ fn docker_kill_of_the_gateway_container_is_unresponsive_with_its_exit_state() {
     );
     let log_path = results.path().join("script.log");
     let log = std::fs::File::create(&log_path).unwrap();
-    let image = std::env::var("REPRO_IMAGE").unwrap_or_else(|_| "reload-repro:local".into());
+    let image = crate::compose::kit_image();
     let mut script = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/repro.sh"))
         .args([
             "--stub",
