@@ -7,6 +7,7 @@ SHELL := /usr/bin/env bash
 
 # ---- knobs (pass on the command line: make repro TYK=2.9.4 RATE=300) ---------------------------
 ## Gateway under test: a version (2.9.4 → tykio/tyk-gateway:v2.9.4) or `pr` (→ $$TYK_PR_IMAGE).
+## A full image reference goes in TYK_IMAGE=, not TYK=.
 TYK ?=
 ## Image of a PR build (build your Tyk branch with Tyk's Dockerfile and tag it so).
 TYK_PR_IMAGE ?= tyk-gateway:pr
@@ -26,20 +27,28 @@ SELFTEST_DURATION ?= 5s
 SELFTEST_HANG_COST_MS ?= 6000
 ## Stub reload cost in the fixed run: modest, so every scenario gets its key within seconds.
 SELFTEST_PASS_COST_MS ?= 300
-## `make test` runs the Docker (compose) tests too when this is 1: by default when the kit image exists.
-REPRO_DOCKER_TESTS ?= $(shell docker image inspect $(REPRO_IMAGE) >/dev/null 2>&1 && echo 1 || echo 0)
+## Verdict(s) that count as success of `make repro`, comma-separated (default pass).
+EXPECT ?=
+## Where results go (default results/).
+RESULTS_DIR ?=
 # Runner knobs, passed through the environment when set: RATE DURATION TRIGGER DEADLINE
 # INITIAL_POLICIES WAIT_READY BACKOFF STALL_TIMEOUT RUNS KEEP STUB_RELOAD_COST_MS RESULTS_DIR.
+# The binary checks them (`reload-repro set begin`); an empty value means the default.
 export RATE DURATION TRIGGER DEADLINE INITIAL_POLICIES WAIT_READY BACKOFF STALL_TIMEOUT RUNS KEEP
-export STUB_RELOAD_COST_MS RESULTS_DIR
+export STUB_RELOAD_COST_MS RESULTS_DIR EXPECT
+# `make diff` knobs: FORCE=1, MIN_EFFECT (percent), ALPHA, OUT.
+export FORCE MIN_EFFECT ALPHA OUT
 export REPRO_IMAGE
 
 DOCKER ?= docker
 COMPOSE := $(shell if $(DOCKER) compose version >/dev/null 2>&1; then echo "$(DOCKER) compose"; \
              else echo docker-compose; fi)
-LAST_PROJECT = $(shell cat $(or $(RESULTS_DIR),results)/.last-project 2>/dev/null)
+RESULTS = $(or $(RESULTS_DIR),results)
+LAST_KEPT_PROJECT = $(shell cat $(RESULTS)/.last-kept-project 2>/dev/null)
+# Compose projects of this checkout are named reload-repro-<CHECKOUT_ID>-… (scripts/repro.sh).
+CHECKOUT_ID := $(shell printf '%s' "$(CURDIR)" | sha256sum | cut -c1-8)
 
-.PHONY: help repro selftest image images-offline down logs test diff bench
+.PHONY: help repro selftest image kit-image images-offline down logs test test-all diff bench
 
 help: ## Show this help.
 	@echo "reload-repro: reproduce Tyk Gateway reload hangs and compare two gateway builds."
@@ -54,14 +63,30 @@ help: ## Show this help.
 	@echo "Knobs: TYK TYK_IMAGE TYK_PR_IMAGE LABEL RATE DURATION TRIGGER DEADLINE"
 	@echo "       INITIAL_POLICIES WAIT_READY BACKOFF STALL_TIMEOUT RUNS KEEP=1 (leave the stack up)"
 	@echo "       RESULTS_DIR (default results)"
-	@echo "Results land in results/<label>/<UTC time>/ (and results/<label>/latest)."
-	@echo "Exit status: 0 pass, 1 hang / infra_error / interrupted."
+	@echo "       EXPECT (verdicts that count as success, default pass)"
+	@echo "       diff: FORCE=1 MIN_EFFECT=<percent> ALPHA=<level> OUT=<dir>"
+	@echo "Results: results/<label>/<UTC time>/ per run, results/<label>/set-<UTC time>/set.json per"
+	@echo "call (results/<label>/latest, latest-set); make diff compares the latest set of each label."
+	@echo "Exit status: make returns 0 on success and 2 on any failure (GNU make cannot pass codes"
+	@echo "through). scripts/repro.sh returns 0 as expected, 1 gateway failure (hang, unresponsive),"
+	@echo "2 kit could not measure, 130/143 interrupted; scripts/diff.sh 0 improved/no change,"
+	@echo "1 regressed, 3 inconclusive, 2 error. CI calls the scripts."
 
-repro: ## Run the stack against a gateway image (TYK=<version>|pr or TYK_IMAGE=…).
+repro: ## Run the stack against a gateway image (TYK=<version>|pr or TYK_IMAGE=…), RUNS times.
+	@if [[ "$(TYK)" == */* || "$(TYK)" == *:* ]]; then \
+	  echo "make repro: TYK=$(TYK) looks like an image reference: use TYK_IMAGE=$(TYK)" >&2; exit 2; fi
 	@if [[ -z "$(TYK_IMAGE)" ]]; then \
 	  echo "make repro: say which gateway, e.g. 'make repro TYK=2.9.4', 'make repro TYK=pr'" \
 	       "or 'make repro TYK_IMAGE=my/image:tag'" >&2; exit 2; fi
+	@$(MAKE) --no-print-directory kit-image
 	scripts/repro.sh --image "$(TYK_IMAGE)" $(if $(LABEL),--label "$(LABEL)")
+
+kit-image: ## Build the kit image from source unless it exists (make repro does this first).
+	@if ! $(DOCKER) image inspect $(REPRO_IMAGE) >/dev/null 2>&1; then \
+	  echo "kit image $(REPRO_IMAGE) missing: building it from source (first use, a few minutes)"; \
+	  $(DOCKER) build -t $(REPRO_IMAGE) . || { echo "make: the kit image could not be built" \
+	    "from source (no registry for the rust and debian images?): see README, 'Offline" \
+	    "machines' (make images-offline)" >&2; exit 2; }; fi
 
 # Why the v2.9.4 run always hangs: the stub's first reload starts at its next 1 s tick (<= 1 s
 # into the load), fetches the policies at its start and then takes SELFTEST_HANG_COST_MS, longer
@@ -84,28 +109,29 @@ image: ## Build the kit image from source (needs Docker Hub's rust and debian im
 images-offline: ## Without a registry: build debian, redis and the kit image from the host.
 	scripts/offline-images.sh
 
-down: ## Take down every reload-repro compose project still around (e.g. after KEEP=1).
+down: ## Take down this checkout's reload-repro stacks still around (e.g. after KEEP=1).
 	@projects="$$($(DOCKER) ps -a --filter label=com.docker.compose.project \
-	  --format '{{.Label "com.docker.compose.project"}}' | grep '^reload-repro-' | sort -u)"; \
+	  --format '{{.Label "com.docker.compose.project"}}' | grep '^reload-repro-$(CHECKOUT_ID)-' | sort -u)"; \
 	for p in $$projects; do echo "down: $$p"; \
 	  TYK_IMAGE=unused COMPOSE_PROFILES=runner timeout 120 $(COMPOSE) -p "$$p" \
 	    -f docker-compose.yml -f docker-compose.stub.yml down -v --remove-orphans -t 5; done; \
-	[[ -n "$$projects" ]] || echo "down: no reload-repro project is running"
+	[[ -n "$$projects" ]] || echo "down: no stack of this checkout is running"
 
-logs: ## Logs of the last run's stack (kept with KEEP=1); P=<project> picks another.
-	@p="$(or $(P),$(LAST_PROJECT))"; [[ -n "$$p" ]] || { echo "logs: no run yet" >&2; exit 2; }; \
+logs: ## Logs of the last stack kept with KEEP=1; P=<project> picks another.
+	@p="$(or $(P),$(LAST_KEPT_PROJECT))"; [[ -n "$$p" ]] || { echo "logs: no stack was kept" \
+	  "(run with KEEP=1); a finished run's logs are in $(RESULTS)/<label>/latest/*.log" >&2; exit 2; }; \
 	TYK_IMAGE=unused COMPOSE_PROFILES=runner timeout 60 $(COMPOSE) -p "$$p" \
 	  -f docker-compose.yml -f docker-compose.stub.yml logs --no-color --tail=200
 
-test: ## The test suite (the README's test command); Docker tests run when the kit image exists.
-	REPRO_DOCKER_TESTS=$(REPRO_DOCKER_TESTS) cargo nextest run --workspace --all-targets
+test: ## The test suite; tests needing Docker or root are reported as skipped (see test-all).
+	cargo nextest run --workspace --all-targets
 
-diff: ## Compare two labels' runs: make diff A=2.9.4 B=pr (exit 0 same, 1 worse, 2 error).
+test-all: ## Every test, the Docker/compose/workflow and root-only ones too (what .ci/run runs).
+	cargo nextest run --workspace --all-targets --run-ignored all
+
+diff: ## Compare the latest set of two labels: make diff A=2.9.4 B=pr (FORCE=1 MIN_EFFECT ALPHA).
 	@[[ -n "$(A)" && -n "$(B)" ]] || { echo "make diff: set A and B, e.g. A=2.9.4 B=pr" >&2; exit 2; }
-	@# Pure data in, data out: no network. Writes as the invoking user (10001 for root, like runs).
-	$(DOCKER) run --rm --network none -v "$(CURDIR)/results:/results" \
-	  --user "$$(if [[ $$(id -u) == 0 ]]; then echo 10001:10001; else echo $$(id -u):$$(id -g); fi)" \
-	  $(REPRO_IMAGE) diff /results/$(A) /results/$(B) --out /results/diff-$(A)-vs-$(B)
+	scripts/diff.sh "$(A)" "$(B)"
 
 bench: ## Micro-benchmarks (scripts/bench.sh when present).
 	@if [[ -x scripts/bench.sh ]]; then scripts/bench.sh; \

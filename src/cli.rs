@@ -10,18 +10,32 @@ use clap::{Parser, Subcommand};
 ///   reload-repro dashboard
 ///   reload-repro stub-gateway --reload-mode v2.9.4      (or a real Tyk gateway)
 ///   reload-repro run --label 2.9.4
+///
+/// Under Docker Compose (the usual way): make repro TYK=2.9.4, or scripts/repro.sh, which
+/// calls `reload-repro set` in the kit image for every decision around the runs.
 #[derive(Debug, Parser)]
 #[command(
     name = "reload-repro",
     version,
     about,
     long_about,
-    verbatim_doc_comment
+    verbatim_doc_comment,
+    after_help = EXIT_CODES
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// The exit-status table shown under `--help`.
+const EXIT_CODES: &str = concat!(
+    "Exit status of a run or a set (run, set finish, scripts/repro.sh):\n",
+    "  0 every run ended as expected (default: pass)   1 a measured failure of the gateway\n",
+    "  (hang, unresponsive)   2 the kit could not measure (infra_error, bad options, no image)\n",
+    "  130 / 143 interrupted (SIGINT / SIGTERM)\n",
+    "Exit status of diff: 0 improved or no change, 1 regressed, 3 inconclusive, 2 error.\n",
+    "GNU make turns every failure into 2: call scripts/repro.sh and scripts/diff.sh for these."
+);
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
@@ -34,6 +48,8 @@ pub enum Command {
     StubGateway(crate::stub::StubArgs),
     /// Compare two sets of runs and give a CI verdict.
     Diff(crate::diff::DiffArgs),
+    /// The steps of a set of runs (begin, add, finish), as scripts/repro.sh calls them.
+    Set(crate::sets::SetArgs),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -49,6 +65,7 @@ pub fn main() -> anyhow::Result<ExitCode> {
             Command::StubGateway(args) => crate::stub::main(args).await,
             // The diff is pure data in, data out: it runs synchronously.
             Command::Diff(args) => crate::diff::main(args),
+            Command::Set(args) => crate::sets::main(args),
         }
     })
 }

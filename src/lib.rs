@@ -8,6 +8,7 @@
 //! - [`diff`]: comparison of two sets of runs (pure data).
 //! - [`evidence`]: container logs, image ids and stats collected through the Docker API.
 //! - [`plot`]: SVG plots of runs.
+//! - [`sets`]: run sets: the decisions around a series of runs (`reload-repro set`).
 //! - [`protocol`]: wire facts shared by all of them.
 //! - [`cli`], [`telemetry`], [`shutdown`]: shared plumbing.
 
@@ -18,6 +19,7 @@ pub mod evidence;
 pub mod plot;
 pub mod protocol;
 pub mod runner;
+pub mod sets;
 pub mod shutdown;
 pub mod stub;
 pub mod summary;

@@ -152,6 +152,10 @@ pub struct AddedPolicy {
     pub index: u64,
     /// Policies the next fetch will serve.
     pub served: u64,
+    /// Subscribers the `PolicyChanged` for this add reached (PUBLISH's answer); null when the
+    /// mock does not notify or the publish failed.
+    #[serde(default)]
+    pub receivers: Option<u64>,
 }
 
 /// One `/system/policies` request as the mock recorded it (`GET /repro/fetches`).
@@ -192,6 +196,35 @@ pub struct MockStats {
     pub publish_errors: u64,
     /// Policies served at start (`--initial-policies`).
     pub initial_policies: u64,
+    /// `publish_receivers[i]`: PUBLISHes that reached exactly `i` subscribers (the last slot
+    /// counts that many or more). Empty when the mock does not notify.
+    #[serde(default)]
+    pub publish_receivers: Vec<u64>,
+    /// Subscribers of `tyk.cluster.notifications` at the mock's last look (`PUBSUB NUMSUB`,
+    /// refreshed every 200 ms); null when the mock does not notify or Redis did not answer.
+    #[serde(default)]
+    pub subscribers: Option<u64>,
+    /// Slowest PUBLISH so far, microseconds (a failed one counts with its time until failure).
+    #[serde(default)]
+    pub publish_max_us: u64,
+    /// PUBLISHes that took longer than [`SLOW_PUBLISH_MS`].
+    #[serde(default)]
+    pub slow_publishes: u64,
+}
+
+/// A PUBLISH slower than this is a sign Redis or the machine is saturated.
+pub const SLOW_PUBLISH_MS: u64 = 500;
+
+impl MockStats {
+    /// PUBLISHes that reached fewer than `gateways` subscribers.
+    pub fn publishes_reaching_fewer_than(&self, gateways: u64) -> u64 {
+        self.publish_receivers
+            .iter()
+            .enumerate()
+            .filter(|(receivers, _)| (*receivers as u64) < gateways)
+            .map(|(_, count)| count)
+            .sum()
+    }
 }
 
 #[cfg(test)]

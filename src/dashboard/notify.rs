@@ -4,16 +4,91 @@
 //! the gateway checks signatures. It never changes, so it is encoded once. Publishing goes through
 //! a small connection pool with a timeout on every step: a slow Redis must delay a notification,
 //! never wedge the add that precedes it.
+//!
+//! PUBLISH answers with the number of subscribers that received the message: it is kept (a
+//! notification nobody heard is the kit's failure, not the gateway's), and so is how long each
+//! PUBLISH took. A background task looks at `PUBSUB NUMSUB` every 200 ms so the runner can wait
+//! until every gateway listens before it starts the load.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use deadpool_redis::{Config, Pool, Runtime};
 
-use crate::protocol::{NOTIFICATION_CHANNEL, Notification};
+use crate::protocol::{NOTIFICATION_CHANNEL, Notification, SLOW_PUBLISH_MS};
 
 /// How long one publish (pool checkout + PUBLISH) may take before it counts as failed.
 pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the subscriber count is refreshed.
+const NUMSUB_EVERY: Duration = Duration::from_millis(200);
+/// Slots of the receiver-count histogram; the last one counts that many receivers or more.
+const RECEIVER_SLOTS: usize = 16;
+/// `subscribers` value meaning "not known (yet)".
+const UNKNOWN: u64 = u64::MAX;
+
+/// What PUBLISH and PUBSUB NUMSUB told, shared with the NUMSUB task.
+#[derive(Debug)]
+pub struct PublishFacts {
+    receivers: [AtomicU64; RECEIVER_SLOTS],
+    subscribers: AtomicU64,
+    max_us: AtomicU64,
+    slow: AtomicU64,
+}
+
+impl Default for PublishFacts {
+    fn default() -> Self {
+        Self {
+            receivers: std::array::from_fn(|_| AtomicU64::new(0)),
+            subscribers: AtomicU64::new(UNKNOWN),
+            max_us: AtomicU64::new(0),
+            slow: AtomicU64::new(0),
+        }
+    }
+}
+
+impl PublishFacts {
+    fn record(&self, took: Duration, receivers: Option<u64>) {
+        let us = took.as_micros() as u64;
+        self.max_us.fetch_max(us, Ordering::Relaxed);
+        if us > SLOW_PUBLISH_MS * 1000 {
+            self.slow.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(n) = receivers {
+            let slot = (n as usize).min(RECEIVER_SLOTS - 1);
+            self.receivers[slot].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// PUBLISHes per receiver count (see `MockStats::publish_receivers`).
+    pub fn receivers(&self) -> Vec<u64> {
+        let mut v: Vec<u64> = self
+            .receivers
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
+        while v.last() == Some(&0) {
+            v.pop();
+        }
+        v
+    }
+
+    /// The last `PUBSUB NUMSUB` answer, if any.
+    pub fn subscribers(&self) -> Option<u64> {
+        Some(self.subscribers.load(Ordering::Relaxed)).filter(|n| *n != UNKNOWN)
+    }
+
+    /// Slowest PUBLISH, microseconds.
+    pub fn max_us(&self) -> u64 {
+        self.max_us.load(Ordering::Relaxed)
+    }
+
+    /// PUBLISHes slower than `SLOW_PUBLISH_MS`.
+    pub fn slow(&self) -> u64 {
+        self.slow.load(Ordering::Relaxed)
+    }
+}
 
 /// How the mock tells gateways a policy changed.
 pub enum Publisher {
@@ -28,14 +103,24 @@ pub struct RedisPublisher {
     pool: Pool,
     message: String,
     url_for_humans: String,
+    facts: Arc<PublishFacts>,
 }
 
 impl Publisher {
-    /// Publishes one `PolicyChanged`; `Ok(false)` when notifications are disabled.
-    pub async fn publish_policy_changed(&self) -> anyhow::Result<bool> {
+    /// Publishes one `PolicyChanged`; `Ok(None)` when notifications are disabled, else
+    /// `Ok(Some(receivers))`.
+    pub async fn publish_policy_changed(&self) -> anyhow::Result<Option<u64>> {
         match self {
-            Publisher::Disabled => Ok(false),
-            Publisher::Redis(redis) => redis.publish().await.map(|()| true),
+            Publisher::Disabled => Ok(None),
+            Publisher::Redis(redis) => redis.publish().await.map(Some),
+        }
+    }
+
+    /// Receiver counts, subscriber count and PUBLISH latency; `None` when disabled.
+    pub fn facts(&self) -> Option<&PublishFacts> {
+        match self {
+            Publisher::Disabled => None,
+            Publisher::Redis(redis) => Some(&redis.facts),
         }
     }
 }
@@ -70,10 +155,13 @@ impl RedisPublisher {
         let message =
             serde_json::to_string(&Notification::signed("PolicyChanged", "", node_secret))
                 .context("encoding the PolicyChanged notification")?;
+        let facts = Arc::new(PublishFacts::default());
+        tokio::spawn(watch_subscribers(pool.clone(), Arc::downgrade(&facts)));
         Ok(Self {
             pool,
             message,
             url_for_humans,
+            facts,
         })
     }
 
@@ -82,20 +170,53 @@ impl RedisPublisher {
         &self.url_for_humans
     }
 
-    async fn publish(&self) -> anyhow::Result<()> {
+    async fn publish(&self) -> anyhow::Result<u64> {
+        let began = Instant::now();
         let send = async {
             let mut conn = self.pool.get().await?;
-            redis::cmd("PUBLISH")
+            let receivers = redis::cmd("PUBLISH")
                 .arg(NOTIFICATION_CHANNEL)
                 .arg(&self.message)
                 .query_async::<i64>(&mut conn)
                 .await?;
-            anyhow::Ok(())
+            anyhow::Ok(receivers.max(0) as u64)
         };
-        tokio::time::timeout(PUBLISH_TIMEOUT, send)
+        let result = tokio::time::timeout(PUBLISH_TIMEOUT, send)
             .await
-            .map_err(|_| anyhow::anyhow!("PUBLISH took longer than {PUBLISH_TIMEOUT:?}"))?
-            .with_context(|| format!("publishing PolicyChanged on {}", self.url_for_humans))
+            .map_err(|_| anyhow::anyhow!("PUBLISH took longer than {PUBLISH_TIMEOUT:?}"))
+            .and_then(|r| r)
+            .with_context(|| format!("publishing PolicyChanged on {}", self.url_for_humans));
+        self.facts
+            .record(began.elapsed(), result.as_ref().ok().copied());
+        result
+    }
+}
+
+/// Refreshes the subscriber count until the publisher is dropped. A Redis that does not answer
+/// makes the count unknown, never stale.
+async fn watch_subscribers(pool: Pool, facts: std::sync::Weak<PublishFacts>) {
+    let mut every = tokio::time::interval(NUMSUB_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let ask = async {
+            let mut conn = pool.get().await.map_err(|e| e.to_string())?;
+            redis::cmd("PUBSUB")
+                .arg("NUMSUB")
+                .arg(NOTIFICATION_CHANNEL)
+                .query_async::<(String, u64)>(&mut conn)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        let answer = tokio::time::timeout(PUBLISH_TIMEOUT, ask).await;
+        let Some(facts) = facts.upgrade() else {
+            return;
+        };
+        let count = match answer {
+            Ok(Ok((_, n))) => n,
+            _ => UNKNOWN,
+        };
+        facts.subscribers.store(count, Ordering::Relaxed);
     }
 }
 
@@ -147,6 +268,29 @@ mod tests {
         assert_eq!(redact_url("redis://pw@h"), "redis://***@h");
         assert_eq!(url_password("redis://u:pw@h/0"), "pw");
         assert_eq!(url_password("redis://h/0"), "");
+    }
+
+    #[test]
+    fn publish_facts_count_receivers_and_slow_publishes() {
+        let facts = PublishFacts::default();
+        assert_eq!(facts.subscribers(), None, "unknown until NUMSUB answers");
+        facts.record(Duration::from_millis(1), Some(0));
+        facts.record(Duration::from_millis(2), Some(1));
+        facts.record(Duration::from_millis(700), Some(1));
+        facts.record(Duration::from_millis(2000), None);
+        facts.record(Duration::from_millis(1), Some(40));
+        let mut receivers = vec![1, 2];
+        receivers.resize(RECEIVER_SLOTS, 0);
+        receivers[RECEIVER_SLOTS - 1] = 1;
+        assert_eq!(facts.receivers(), receivers);
+        assert_eq!(facts.slow(), 2);
+        assert_eq!(facts.max_us(), 2_000_000);
+        let stats = crate::protocol::MockStats {
+            publish_receivers: facts.receivers(),
+            ..Default::default()
+        };
+        assert_eq!(stats.publishes_reaching_fewer_than(1), 1);
+        assert_eq!(stats.publishes_reaching_fewer_than(2), 3);
     }
 
     #[tokio::test]

@@ -79,7 +79,12 @@ impl DashboardState {
     /// The counters as `GET /repro/stats` reports them.
     pub fn stats(&self) -> MockStats {
         let c = &self.shared.counters;
+        let publish = self.shared.publisher.facts();
         MockStats {
+            publish_receivers: publish.map(|f| f.receivers()).unwrap_or_default(),
+            subscribers: publish.and_then(|f| f.subscribers()),
+            publish_max_us: publish.map_or(0, |f| f.max_us()),
+            slow_publishes: publish.map_or(0, |f| f.slow()),
             policies_served: self.shared.pool.len(),
             fetches: c.fetches.load(Ordering::Relaxed),
             adds: c.adds.load(Ordering::Relaxed),
@@ -105,20 +110,23 @@ impl DashboardState {
         let added = self.shared.pool.add();
         let c = &self.shared.counters;
         c.adds.fetch_add(1, Ordering::Relaxed);
-        match self.shared.publisher.publish_policy_changed().await {
-            Ok(true) => {
+        let receivers = match self.shared.publisher.publish_policy_changed().await {
+            Ok(Some(receivers)) => {
                 c.published.fetch_add(1, Ordering::Relaxed);
+                Some(receivers)
             }
-            Ok(false) => {}
+            Ok(None) => None,
             Err(err) => {
                 c.publish_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(index = added.index, "PolicyChanged not published: {err:#}");
+                None
             }
-        }
+        };
         AddedPolicy {
             id: added.id,
             index: added.index,
             served: self.shared.pool.len(),
+            receivers,
         }
     }
 }

@@ -2,6 +2,8 @@
 //!
 //! Every file is checked before it is trusted: a regular file, at most [`MAX_FILE_BYTES`], text,
 //! valid JSON of a known `schema_version`. Errors name the file and, for JSON, the position.
+//! A label directory means its `latest-set` (the last complete `make repro` call), and the
+//! report names that set; a side whose runs tested different builds is refused without --force.
 
 use std::fs;
 use std::io::Read;
@@ -11,7 +13,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::side::{Side, SideKind};
-use crate::summary::set::{RunSet, SET_FILE, SET_SCHEMA_VERSION};
+use crate::summary::set::{RunIdentity, RunSet, SET_FILE, SET_SCHEMA_VERSION, identity_conflicts};
 use crate::summary::{SCHEMA_VERSION, Summary};
 
 /// Largest file read, bytes; real summaries are a few hundred kilobytes.
@@ -94,6 +96,17 @@ pub enum LoadError {
          summary.json, a run directory, a set directory or a label directory (OUT/LABEL)"
     )]
     NothingToCompare(String),
+    /// The runs of one side tested different builds or configurations.
+    #[error(
+        "{path}: {conflicts}. A side must hold one build under one configuration: compare a \
+         single set (pass its set directory), or pass --force (FORCE=1) to compare anyway"
+    )]
+    Mixed {
+        /// The side as given.
+        path: String,
+        /// What differs, one sentence per field.
+        conflicts: String,
+    },
     /// More runs than [`MAX_RUNS_PER_SIDE`].
     #[error(
         "{path}: {count} runs is more than the {MAX_RUNS_PER_SIDE} a side may hold; run with \
@@ -109,19 +122,50 @@ pub enum LoadError {
 
 /// Reads one side from any of the accepted path forms.
 pub fn load_side(path: &Path) -> Result<Side, LoadError> {
+    let (source, kind, runs) = read_side_runs(path)?;
+    Ok(Side::from_runs(&source, kind, &runs))
+}
+
+/// Reads one side and checks that its runs tested one gateway build with one configuration
+/// (image id, compose file, gateway config). A mixed side is refused, or with `force` kept
+/// with a warning that the report shows.
+pub fn load_side_checked(path: &Path, force: bool) -> Result<Side, LoadError> {
+    let (source, kind, runs) = read_side_runs(path)?;
+    let identities: Vec<(String, RunIdentity)> = runs
+        .iter()
+        .map(|(dir, s)| (dir.clone(), RunIdentity::of(s)))
+        .collect();
+    let conflicts = identity_conflicts(&identities);
+    if !conflicts.is_empty() && !force {
+        return Err(LoadError::Mixed {
+            path: source,
+            conflicts: conflicts.join("; "),
+        });
+    }
+    let mut side = Side::from_runs(&source, kind, &runs);
+    side.warnings.extend(
+        conflicts
+            .into_iter()
+            .map(|c| format!("{c} (compared anyway: --force)")),
+    );
+    Ok(side)
+}
+
+/// `(run directory as listed, summary)` pairs of one side, in run order.
+type Runs = Vec<(String, Summary)>;
+
+/// The runs behind a path, with the path as shown in the report and its form. A label
+/// directory's `latest-set` is resolved, so the report names the set it used.
+fn read_side_runs(path: &Path) -> Result<(String, SideKind, Runs), LoadError> {
     let source = path.display().to_string();
     let meta = fs::metadata(path).map_err(|e| io_error(path, e))?;
     if meta.is_file() {
-        return if path.file_name().is_some_and(|n| n == SET_FILE) {
-            load_set(path, &source, SideKind::Set)
-        } else {
-            let summary = read_summary(path)?;
-            Ok(Side::from_runs(
-                &source,
-                SideKind::Summary,
-                &[(source.clone(), summary)],
-            ))
-        };
+        if path.file_name().is_some_and(|n| n == SET_FILE) {
+            let runs = load_set(path)?;
+            return Ok((source, SideKind::Set, runs));
+        }
+        let summary = read_summary(path)?;
+        return Ok((source.clone(), SideKind::Summary, vec![(source, summary)]));
     }
     if !meta.is_dir() {
         return Err(LoadError::NotRegular(source));
@@ -129,18 +173,21 @@ pub fn load_side(path: &Path) -> Result<Side, LoadError> {
     let summary_path = path.join(SUMMARY_FILE);
     if summary_path.exists() {
         let summary = read_summary(&summary_path)?;
-        return Ok(Side::from_runs(
-            &source,
-            SideKind::Run,
-            &[(source.clone(), summary)],
-        ));
+        return Ok((source.clone(), SideKind::Run, vec![(source, summary)]));
     }
     if path.join(SET_FILE).exists() {
-        return load_set(&path.join(SET_FILE), &source, SideKind::Set);
+        let runs = load_set(&path.join(SET_FILE))?;
+        return Ok((source, SideKind::Set, runs));
     }
     let latest = path.join(LATEST_SET);
     if latest.exists() {
-        return load_set(&latest.join(SET_FILE), &source, SideKind::LabelLatestSet);
+        let runs = load_set(&latest.join(SET_FILE))?;
+        // Name the set itself: "results/pr/set-20261201T101500Z (latest-set)".
+        let shown = match fs::read_link(&latest) {
+            Ok(target) => format!("{} ({LATEST_SET})", path.join(target).display()),
+            Err(_) => format!("{}", latest.display()),
+        };
+        return Ok((shown, SideKind::LabelLatestSet, runs));
     }
     let dirs = run_dirs(path)?;
     check_run_count(path, dirs.len())?;
@@ -156,7 +203,7 @@ pub fn load_side(path: &Path) -> Result<Side, LoadError> {
     if runs.is_empty() {
         return Err(LoadError::NothingToCompare(source));
     }
-    Ok(Side::from_runs(&source, SideKind::LabelAllRuns, &runs))
+    Ok((source, SideKind::LabelAllRuns, runs))
 }
 
 /// Run directories of a label directory, oldest first (their names are UTC timestamps).
@@ -175,7 +222,7 @@ fn run_dirs(label_dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
 }
 
 /// Reads a set and every run it lists (runs are resolved relative to the set's directory).
-fn load_set(set_path: &Path, source: &str, kind: SideKind) -> Result<Side, LoadError> {
+fn load_set(set_path: &Path) -> Result<Runs, LoadError> {
     let set: RunSet = read_json(set_path, "set.json", SET_SCHEMA_VERSION)?;
     check_run_count(set_path, set.runs.len())?;
     let set_dir = set_path.parent().unwrap_or(Path::new("."));
@@ -192,7 +239,7 @@ fn load_set(set_path: &Path, source: &str, kind: SideKind) -> Result<Side, LoadE
     if runs.is_empty() {
         return Err(LoadError::NothingToCompare(set_path.display().to_string()));
     }
-    Ok(Side::from_runs(source, kind, &runs))
+    Ok(runs)
 }
 
 fn check_run_count(path: &Path, count: usize) -> Result<(), LoadError> {

@@ -79,7 +79,8 @@ pub struct DiffArgs {
     /// Write the comparison as JSON to this file.
     #[arg(long, env = "REPRO_JSON", value_name = "FILE")]
     pub json: Option<PathBuf>,
-    /// Write diff.md, diff.json and latency-cdf.svg into this directory (created if needed).
+    /// Write diff.md, diff.json, latency-cdf.svg and report.html into this directory (created if
+    /// needed).
     #[arg(long, env = "REPRO_OUT", value_name = "DIR")]
     pub out: Option<PathBuf>,
 }
@@ -95,8 +96,8 @@ pub fn main(args: DiffArgs) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("--out {}: cannot create the directory", dir.display()))?;
     }
-    let a = load::load_side(&args.a).context("reading A")?;
-    let b = load::load_side(&args.b).context("reading B")?;
+    let a = load::load_side_checked(&args.a, opts.force).context("reading A")?;
+    let b = load::load_side_checked(&args.b, opts.force).context("reading B")?;
     let differences = compare::side_config_differences(&a, &b);
     if !differences.is_empty() && !opts.force {
         let list: Vec<String> = differences
@@ -156,6 +157,11 @@ fn write_outputs(args: &DiffArgs, c: &Comparison, a: &Side, b: &Side) -> anyhow:
         write_file(&dir.join("diff.json"), &json, "--out")?;
         let svg = plot::render_latency_cdf(a, b).context("drawing latency-cdf.svg")?;
         write_file(&dir.join("latency-cdf.svg"), &svg, "--out")?;
+        write_file(
+            &dir.join("report.html"),
+            &plot::render_report_html(c, &svg),
+            "--out",
+        )?;
     }
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
         append_file(Path::new(&path), &markdown)?;

@@ -1,5 +1,6 @@
 //! Docker API calls behind the evidence: find a compose service's container by its labels,
-//! read its image identity, and copy or tail its log. Every call has a timeout.
+//! read its image identity, and copy (compressed, bounded) or tail its log. Every call has a
+//! timeout.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -10,14 +11,13 @@ use bollard::Docker;
 use bollard::query_parameters::{ListContainersOptionsBuilder, LogsOptionsBuilder};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use tokio::io::AsyncWriteExt;
+
+use super::logfile::{LogFileStats, LogFileWriter};
 
 /// Bound on one Docker API call (list, inspect, stats).
 pub(crate) const DOCKER_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bound on reading one container's whole log.
 pub(crate) const LOG_FETCH_TIMEOUT: Duration = Duration::from_secs(60);
-/// A log file stops growing at this size; the timeline still reads the rest of the stream.
-pub(crate) const LOG_FILE_CAP_BYTES: u64 = 200 * 1024 * 1024;
 
 /// Compose label naming the project.
 pub const PROJECT_LABEL: &str = "com.docker.compose.project";
@@ -131,16 +131,16 @@ pub(crate) async fn tail_lines(
 /// Outcome of copying one container log to a file.
 #[derive(Debug, Default)]
 pub(crate) struct LogCopy {
-    /// Bytes written to the file.
-    pub bytes_written: u64,
-    /// Whether the file stopped at [`LOG_FILE_CAP_BYTES`].
-    pub truncated: bool,
-    /// Why the copy ended early, if it did (the file holds what came before).
+    /// What was written (lines kept and left out, compressed size).
+    pub stats: LogFileStats,
+    /// Why the copy ended early or the file is incomplete, if so (the timeline saw every line
+    /// that arrived).
     pub error: Option<String>,
 }
 
-/// Streams container `id`'s whole log, with docker's receive timestamps, into `path`, redacted,
-/// calling `on_line` for every line (also past the file cap).
+/// Streams container `id`'s whole log, with docker's receive timestamps, redacted, into `path`
+/// (gzip, bounded: see [`LogFileWriter`]), calling `on_line` for every line, also those the file
+/// leaves out.
 pub(crate) async fn copy_log(
     docker: &Docker,
     id: &str,
@@ -148,10 +148,7 @@ pub(crate) async fn copy_log(
     secrets: &[String],
     mut on_line: impl FnMut(&str),
 ) -> anyhow::Result<LogCopy> {
-    let file = tokio::fs::File::create(path)
-        .await
-        .with_context(|| format!("cannot create {}; check the run directory", path.display()))?;
-    let mut file = tokio::io::BufWriter::new(file);
+    let mut writer = Some(LogFileWriter::create(path)?);
     let options = LogsOptionsBuilder::new()
         .stdout(true)
         .stderr(true)
@@ -162,6 +159,7 @@ pub(crate) async fn copy_log(
     let mut splitter = LineSplitter::default();
     let mut pending: Vec<String> = Vec::new();
     let deadline = tokio::time::Instant::now() + LOG_FETCH_TIMEOUT;
+    let mut writer_failed = false;
     loop {
         let chunk = match tokio::time::timeout_at(deadline, stream.next()).await {
             Err(_) => {
@@ -182,40 +180,39 @@ pub(crate) async fn copy_log(
             Ok(Some(Ok(chunk))) => chunk,
         };
         splitter.push(chunk.as_ref(), |l| pending.push(redact(l, secrets)));
-        write_lines(&mut file, &mut pending, &mut copy, &mut on_line).await?;
+        write_lines(&mut writer, &mut pending, &mut writer_failed, &mut on_line).await;
     }
     splitter.flush(|l| pending.push(redact(l, secrets)));
-    write_lines(&mut file, &mut pending, &mut copy, &mut on_line).await?;
-    file.flush()
-        .await
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    write_lines(&mut writer, &mut pending, &mut writer_failed, &mut on_line).await;
+    if let Some(writer) = writer {
+        match writer.finish().await {
+            Ok(stats) => copy.stats = stats,
+            // The writer's own error names the file; it wins over a fetch error.
+            Err(e) => copy.error = Some(format!("{e:#}")),
+        }
+    }
     Ok(copy)
 }
 
+/// Hands lines to the timeline and to the file; after a write error only to the timeline.
 async fn write_lines(
-    file: &mut tokio::io::BufWriter<tokio::fs::File>,
+    writer: &mut Option<LogFileWriter>,
     lines: &mut Vec<String>,
-    copy: &mut LogCopy,
+    failed: &mut bool,
     on_line: &mut impl FnMut(&str),
-) -> anyhow::Result<()> {
+) {
     for line in lines.drain(..) {
         on_line(&line);
-        if copy.truncated {
+        if *failed {
             continue;
         }
-        let len = line.len() as u64 + 1;
-        if copy.bytes_written + len > LOG_FILE_CAP_BYTES {
-            copy.truncated = true;
-            let note =
-                "[reload-repro: log truncated here at 200 MiB; `docker logs` has the rest]\n";
-            file.write_all(note.as_bytes()).await?;
-            continue;
+        if let Some(w) = writer.as_mut()
+            && w.push(line).await.is_err()
+        {
+            // finish() reports the cause.
+            *failed = true;
         }
-        file.write_all(line.as_bytes()).await?;
-        file.write_all(b"\n").await?;
-        copy.bytes_written += len;
     }
-    Ok(())
 }
 
 fn redact(line: &str, secrets: &[String]) -> String {

@@ -17,13 +17,18 @@
 //!   computes it, `null` on the first sample, `mem_bytes` without page cache), `cpu_percent_max`,
 //!   `cpu_percent_mean`, `mem_bytes_max`, `mem_bytes_mean`; `null` when no sampler ran.
 //! - `reload_timeline`: see [`ReloadTimeline`] (`null` when the gateway log could not be read).
-//! - `logs`: service → file name inside the run directory (`gateway.log`, …). Files hold the
-//!   container's stdout+stderr, each line prefixed with docker's receive timestamp (RFC 3339,
-//!   ns), secrets redacted, capped at 200 MiB.
-//! - `logs_truncated`: services whose log file hit the cap (absent when none did).
+//! - `logs`: service → file name inside the run directory (`gateway.log.gz`, …). Files hold the
+//!   container's stdout+stderr, gzip-compressed (read them with `zcat`), each line prefixed with
+//!   docker's receive timestamp (RFC 3339, ns), secrets redacted; long runs of look-alike lines
+//!   are cut and a text cap applies, reload lines always kept whole (see [`logfile`]).
+//! - `logs_lines_left_out`: service → lines the file stands for with
+//!   `[reload-repro: N lines left out here]` (absent when none were).
+//! - `logs_truncated`: services whose log file hit the text cap (absent when none did).
 //! - `errors`: what could not be collected, one sentence each.
 
 mod containers;
+pub mod gateway_state;
+pub mod logfile;
 mod sampler;
 mod timeline;
 
@@ -36,9 +41,10 @@ use bollard::Docker;
 use serde::Serialize;
 
 pub use containers::{PROJECT_LABEL, SERVICE_LABEL, ServiceEvidence};
+pub use logfile::read_log_timeline;
 pub use sampler::{GatewayStats, StatsSample, StatsSampler};
 pub use timeline::{
-    MAX_EVENTS, ReloadEvent, ReloadEventKind, ReloadTimeline, TimelineBuilder,
+    GatewayReloads, MAX_EVENTS, ReloadEvent, ReloadEventKind, ReloadTimeline, TimelineBuilder,
     parse_reload_timeline,
 };
 
@@ -131,8 +137,8 @@ impl Evidence {
         )
     }
 
-    /// Writes `<service>.log` for every service into run_dir (full logs, streamed to the file,
-    /// bounded e.g. 200 MB) and returns the evidence JSON for `summary.environment`.
+    /// Writes `<service>.log.gz` for every service into run_dir (streamed, compressed and
+    /// bounded, see [`logfile`]) and returns the evidence JSON for `summary.environment`.
     pub async fn finish(self, sampler: Option<StatsSampler>, run_dir: &Path) -> serde_json::Value {
         let mut report = EvidenceReport::new();
         if let Some(sampler) = sampler {
@@ -169,7 +175,7 @@ impl Evidence {
                 }
             }
         };
-        let file_name = format!("{service}.log");
+        let file_name = format!("{service}.log.gz");
         let path = run_dir.join(&file_name);
         let mut builder = is_gateway.then(TimelineBuilder::default);
         let copied = containers::copy_log(&self.docker, &id, &path, &self.secrets, |line| {
@@ -181,8 +187,13 @@ impl Evidence {
         match copied {
             Ok(copy) => {
                 report.logs.insert(service.to_owned(), file_name);
-                if copy.truncated {
+                if copy.stats.capped {
                     report.logs_truncated.push(service.to_owned());
+                }
+                if copy.stats.lines_left_out > 0 {
+                    report
+                        .logs_lines_left_out
+                        .insert(service.to_owned(), copy.stats.lines_left_out);
                 }
                 if let Some(e) = copy.error {
                     report.errors.push(format!("service `{service}`: {e}"));
@@ -237,7 +248,10 @@ struct EvidenceReport {
     reload_timeline: Option<ReloadTimeline>,
     /// Service → log file name in the run directory.
     logs: BTreeMap<String, String>,
-    /// Services whose log file hit the size cap.
+    /// Service → lines left out of its log file (look-alike runs, text past the cap).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    logs_lines_left_out: BTreeMap<String, u64>,
+    /// Services whose log file hit the text cap.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     logs_truncated: Vec<String>,
     /// What could not be collected.
@@ -255,6 +269,7 @@ impl EvidenceReport {
             gateway_stats: None,
             reload_timeline: None,
             logs: BTreeMap::new(),
+            logs_lines_left_out: BTreeMap::new(),
             logs_truncated: Vec::new(),
             errors: Vec::new(),
         }

@@ -91,6 +91,47 @@ pub struct ReloadTimeline {
     pub version: Option<String>,
 }
 
+/// The gateway's reloads placed on another clock (e.g. the run's load start), for plots.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GatewayReloads {
+    /// Reload windows `(open, close)`, seconds since the origin; pairing as for
+    /// `reload_durations_s`.
+    pub windows: Vec<(f64, f64)>,
+    /// "Policies found (N total)" lines (the new policy set goes live), seconds since the origin.
+    pub policies_found_s: Vec<f64>,
+}
+
+impl ReloadTimeline {
+    /// The reloads in seconds since `origin` (RFC 3339, e.g. a summary's `started_at`). Only
+    /// events with an RFC 3339 time (docker's prefix, which compose runs always have) can be
+    /// placed; `None` when `origin` does not parse. Covers the first [`MAX_EVENTS`] events.
+    pub fn reloads_since(&self, origin: &str) -> Option<GatewayReloads> {
+        let origin = parse_rfc3339(origin)?;
+        let at = |e: &ReloadEvent| {
+            let t = parse_rfc3339(e.time.as_deref()?)?;
+            Some(seconds_between(origin, t))
+        };
+        let mut out = GatewayReloads::default();
+        let mut open: Option<Option<f64>> = None;
+        for event in &self.events {
+            match event.kind {
+                ReloadEventKind::ReloadingEndpoints | ReloadEventKind::ReloadQueued => {
+                    open.get_or_insert(at(event));
+                }
+                ReloadEventKind::ApiReloadComplete => {
+                    if let (Some(Some(start)), Some(end)) = (open.take(), at(event)) {
+                        out.windows.push((start, end));
+                    }
+                }
+                ReloadEventKind::PoliciesFound => out.policies_found_s.extend(at(event)),
+                ReloadEventKind::GatewayStarted => open = None,
+                ReloadEventKind::ReloadAlreadyQueued => {}
+            }
+        }
+        Some(out)
+    }
+}
+
 /// Parses a whole gateway log at once; see [`TimelineBuilder`] for streaming.
 pub fn parse_reload_timeline(log: &str) -> ReloadTimeline {
     let mut builder = TimelineBuilder::default();
@@ -172,10 +213,21 @@ impl TimelineBuilder {
         }
     }
 
+    /// Counts `n` lines that were left out of a stored log (see `read_log_timeline`), so line
+    /// numbers stay those of the container's log.
+    pub fn skip_lines(&mut self, n: u64) {
+        self.timeline.lines_read += n;
+    }
+
     /// The timeline so far.
     pub fn finish(self) -> ReloadTimeline {
         self.timeline
     }
+}
+
+/// Whether the timeline reads this line (such lines are always kept whole in stored logs).
+pub(crate) fn is_timeline_line(line: &str) -> bool {
+    classify_line(line).is_some()
 }
 
 /// Which phrase a line carries; cheap substring tests first because most lines carry none.

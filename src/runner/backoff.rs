@@ -112,6 +112,11 @@ impl BackoffPolicy {
         }
     }
 
+    /// The longest single wait the schedule can draw: the capped interval at its upper jitter.
+    pub fn longest_wait(&self) -> Duration {
+        self.max_interval.mul_f64(1.0 + self.jitter)
+    }
+
     /// A fresh schedule for one scenario, its jitter drawn from its own RNG.
     pub fn start(&self, seed: u64) -> Backoff {
         Backoff {

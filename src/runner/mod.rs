@@ -7,19 +7,25 @@
 //!
 //! Parts: [`options`] (flags), [`schedule`] (open loop), [`scenario`] (add → trigger → retry),
 //! [`backoff`] (retry schedule), [`client`] (HTTP), [`record`] (counters, collector),
-//! [`watch`] (stop rules, progress), [`stop`] (why it stopped), [`ready`] (readiness gates),
-//! [`finish`] (summary assembly), [`output`] (run directory, atomic files).
+//! [`watch`] (gathers what the run looks like), [`decide`] (the stop rules, pure), [`stop`]
+//! (why it stopped), [`recheck`] (the last look before a hang), [`verdict`] (the verdict,
+//! pure), [`ready`] (readiness gates), [`gateway_checks`] (liveness probe, API list, canary),
+//! [`finish`] (summary assembly and files), [`output`] (run directory, atomic files).
 
 pub mod backoff;
 pub mod client;
+pub mod decide;
 pub mod finish;
+pub mod gateway_checks;
 pub mod options;
 pub mod output;
 pub mod ready;
+pub mod recheck;
 pub mod record;
 pub mod scenario;
 pub mod schedule;
 pub mod stop;
+pub mod verdict;
 pub mod watch;
 
 use std::process::ExitCode;
@@ -43,7 +49,8 @@ use crate::summary::{Summary, Verdict};
 
 /// Lag above which a start counts as late.
 pub const LATE_THRESHOLD: Duration = Duration::from_millis(10);
-/// How long stopped scenarios get to hand in their records.
+/// How long stopped scenarios get to hand in their records (plus the re-check's budget when
+/// the stop cause asks for one).
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Entry point of `reload-repro run`.
@@ -95,7 +102,10 @@ pub fn exit_code(options: &RunOptions, summaries: &[(RunDir, Summary)]) -> ExitC
     }
     let failing = match options.fail_on {
         FailOn::Never => false,
-        FailOn::Hang => verdicts.contains(&Verdict::Hang),
+        // A gateway that stopped answering is a result about the gateway, like a hang.
+        FailOn::Hang => verdicts
+            .iter()
+            .any(|v| matches!(v, Verdict::Hang | Verdict::Unresponsive)),
         FailOn::NotPass => verdicts.iter().any(|v| *v != Verdict::Pass),
     };
     if failing {
@@ -191,6 +201,12 @@ async fn drive_load(
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let (version, version_source) = endpoints.gateway_version().await;
     let sampler = evidence.map(|e| e.start_sampling(Duration::from_secs(1)));
+    let container_before = match evidence {
+        Some(e) => e.gateway_state().await.ok(),
+        None => None,
+    };
+    let checks = gateway_checks::GatewayChecks::new(options)?;
+    let tally = Arc::new(recheck::EndTally::default());
 
     let cancel = CancellationToken::new();
     let stop = Arc::new(StopSignal::new(cancel.clone()));
@@ -209,6 +225,8 @@ async fn drive_load(
         cancel: cancel.clone(),
         stop: stop.clone(),
         origin,
+        gateways: options.gateways,
+        tally: tally.clone(),
     });
 
     let (records_tx, mut records_rx) = mpsc::unbounded_channel();
@@ -262,30 +280,48 @@ async fn drive_load(
     let watch_input = watch::WatchInput {
         counters: counters.clone(),
         endpoints: endpoints.clone(),
+        checks,
         baseline: baseline.clone(),
         scheduled,
+        rate: options.rate,
         schedule_done: done_rx,
-        deadline: options.deadline,
-        stall_timeout: options.stall_timeout,
+        rules: decide::StopRules::new(options.deadline, options.stall_timeout),
         origin,
         progress: !options.quiet,
         dashboard_url: options.dashboard.clone(),
     };
-    let final_stats = watch::watch_run(watch_input, stop.clone()).await;
+    let watched = watch::watch_run(watch_input, stop.clone()).await;
     let stopped_at = Instant::now();
     let end_unix_ms = unix_ms(SystemTime::now());
     cancel.cancel();
     let schedule_report = scheduler.await?;
     tracker.close();
-    let drained = tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())
-        .await
-        .is_ok();
+    let drain = if recheck::wanted(stop.cause().as_ref()) {
+        DRAIN_TIMEOUT + recheck::RECHECK_BUDGET
+    } else {
+        DRAIN_TIMEOUT
+    };
+    let drained = tokio::time::timeout(drain, tracker.wait()).await.is_ok();
     let _ = end_tx.send(None);
     let collected = collector.await?;
+    let container_death = match evidence {
+        Some(e) => match e.gateway_state().await {
+            Ok(after) => {
+                crate::evidence::gateway_state::describe_death(container_before.as_ref(), &after)
+            }
+            Err(err) => {
+                tracing::warn!("could not inspect the gateway container: {err:#}");
+                None
+            }
+        },
+        None => None,
+    };
     Ok(LoadOutcome {
         cause: stop.cause().unwrap_or(StopCause::Completed),
         baseline,
-        final_stats,
+        watch: watched,
+        tally,
+        container_death,
         schedule: schedule_report,
         collected,
         counters,

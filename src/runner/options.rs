@@ -109,11 +109,15 @@ pub struct RunArgs {
         allow_hyphen_values = true
     )]
     pub deadline: String,
-    /// End the run as `hang` when nothing succeeds and no policy is fetched for this long.
+    /// Stop the load when nothing succeeds and no policy is fetched for this long (every
+    /// waiting scenario is then re-checked once before the verdict). `auto` (the default): 30s,
+    /// or the backoff's longest wait (max × (1 + jitter), 90s for `seed`) when that is longer.
+    /// An explicit value shorter than the backoff's longest wait is accepted: the re-check
+    /// keeps it from giving a false hang.
     #[arg(
         long,
         env = "REPRO_STALL_TIMEOUT",
-        default_value = "30s",
+        default_value = "auto",
         allow_hyphen_values = true
     )]
     pub stall_timeout: String,
@@ -127,6 +131,15 @@ pub struct RunArgs {
     /// How long to wait for Redis, the dashboard and the gateway to be ready before the load.
     #[arg(long, env = "REPRO_WAIT_READY", default_value = "30s")]
     pub wait_ready: String,
+    /// Gateways sharing the dashboard and Redis: readiness waits for this many notification
+    /// subscribers and policy fetches from this many nodes; a notification that reached fewer
+    /// counts as unheard.
+    #[arg(long, env = "REPRO_GATEWAYS", default_value_t = 1)]
+    pub gateways: u64,
+    /// Start the load without waiting for the gateways to subscribe to the notification
+    /// channel (notifications sent before they do reach nobody and are reported as unheard).
+    #[arg(long, env = "REPRO_NO_WAIT_SUBSCRIBERS")]
+    pub no_wait_subscribers: bool,
     /// Directory the run directories go under (`OUT/LABEL/<UTC timestamp>/`).
     #[arg(long, env = "REPRO_OUT", default_value = "results")]
     pub out: PathBuf,
@@ -193,6 +206,10 @@ pub struct RunOptions {
     pub deadline: Duration,
     /// Stall detector timeout.
     pub stall_timeout: Duration,
+    /// Gateways expected to subscribe and fetch.
+    pub gateways: u64,
+    /// Skip the wait for notification subscribers.
+    pub no_wait_subscribers: bool,
     /// Retry schedule.
     pub backoff: BackoffPolicy,
     /// Per-request timeout.
@@ -248,12 +265,21 @@ impl RunOptions {
                 args.duration
             );
         }
-        let stall_timeout = parse_positive("--stall-timeout", &args.stall_timeout)?;
         let request_timeout = parse_positive("--request-timeout", &args.request_timeout)?;
         let wait_ready = humantime::parse_duration(&args.wait_ready)
             .map_err(|e| anyhow::anyhow!("--wait-ready `{}`: {e} (e.g. 30s)", args.wait_ready))?;
         let backoff = BackoffPolicy::parse(&args.backoff)
             .map_err(|e| anyhow::anyhow!("--backoff `{}`: {e}", args.backoff))?;
+        let stall_timeout = match args.stall_timeout.trim() {
+            "auto" => default_stall_timeout(&backoff),
+            value => parse_positive("--stall-timeout", value)?,
+        };
+        if args.gateways == 0 || args.gateways > 64 {
+            anyhow::bail!(
+                "--gateways {}: must be between 1 and 64 (the gateways sharing this dashboard and Redis)",
+                args.gateways
+            );
+        }
         if args.label.is_empty()
             || args.label.starts_with('.')
             || !args
@@ -281,6 +307,8 @@ impl RunOptions {
             trigger: args.trigger,
             deadline,
             stall_timeout,
+            gateways: args.gateways,
+            no_wait_subscribers: args.no_wait_subscribers,
             backoff,
             request_timeout,
             wait_ready,
@@ -304,6 +332,13 @@ impl RunOptions {
         secrets.retain(|s| !s.is_empty());
         secrets
     }
+}
+
+/// Stall timeout when none is given: 30 s, or the backoff's longest wait when that is longer,
+/// so that every waiting scenario has retried at least once within one stall timeout.
+pub fn default_stall_timeout(backoff: &BackoffPolicy) -> Duration {
+    let longest = backoff.longest_wait();
+    Duration::from_secs(30).max(Duration::from_secs(longest.as_secs_f64().ceil() as u64))
 }
 
 fn parse_positive(flag: &str, value: &str) -> anyhow::Result<Duration> {
@@ -389,6 +424,23 @@ mod tests {
                 "{argv:?} gave `{err}`, expected `{needle}`"
             );
         }
+    }
+
+    #[test]
+    fn the_default_stall_timeout_outlasts_the_longest_backoff_wait() {
+        assert_eq!(
+            options(&[]).unwrap().stall_timeout,
+            Duration::from_secs(90),
+            "seed: 60 s cap × (1 + 0.5)"
+        );
+        let fine = options(&["--backoff", "fine"]).unwrap();
+        assert_eq!(fine.stall_timeout, Duration::from_secs(30));
+        let twelve = options(&["--backoff", "initial=12s,multiplier=1,jitter=0,max=12s"]).unwrap();
+        assert_eq!(twelve.stall_timeout, Duration::from_secs(30));
+        let explicit = options(&["--stall-timeout", "5s"]).unwrap();
+        assert_eq!(explicit.stall_timeout, Duration::from_secs(5));
+        assert!(options(&["--stall-timeout", "soon"]).is_err());
+        assert!(options(&["--gateways", "0"]).is_err());
     }
 
     #[test]

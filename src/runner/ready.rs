@@ -1,14 +1,24 @@
 //! Readiness gates before the load, in order, under one outer deadline (`--wait-ready`):
 //! Redis `PING` (when `--redis` is given) → dashboard `/health` → gateway `/tyk/apis` with the
-//! secret. All probes run from outside the containers (v5 gateway images have no shell). A
-//! gate that is not passed in time yields the reason for an `infra_error` summary, naming the
-//! service and, under compose, its last log lines.
+//! secret → the gateway lists at least one API → the dashboard served an authorised policy
+//! fetch to every gateway node (`--gateways`) → every gateway subscribes to the notification
+//! channel (`PUBSUB NUMSUB`, triggers `notify` and `group`, unless `--no-wait-subscribers`) →
+//! the canary: a key for a policy that does not exist must be refused.
+//!
+//! "Answers HTTP" is not "ready": a v3.x gateway serves its control API ~10 s before it
+//! subscribes, and before its startup reload it accepts keys for any policy. All probes run
+//! from outside the containers (v5 gateway images have no shell). A gate that is not passed in
+//! time yields the reason for an `infra_error` summary, naming the service and, under compose,
+//! its last log lines.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use super::client::Endpoints;
-use super::options::RunOptions;
+use super::gateway_checks::{Canary, GatewayChecks, ask_canary};
+use super::options::{RunOptions, Trigger};
 use crate::evidence::{Evidence, EvidenceTarget};
+use crate::protocol::NOTIFICATION_CHANNEL;
 
 /// Pause between probes of a service that is not ready yet.
 const PROBE_EVERY: Duration = Duration::from_millis(500);
@@ -48,7 +58,102 @@ pub async fn wait_ready(
         endpoints.probe_dashboard().await.map_err(|e| (false, e))
     })
     .await?;
-    gate("gateway", deadline, evidence, || endpoints.probe_gateway()).await
+    gate("gateway", deadline, evidence, || endpoints.probe_gateway()).await?;
+    let checks = GatewayChecks::new(options).map_err(|e| format!("{e:#}"))?;
+    let checks = &checks;
+    gate("gateway", deadline, evidence, || async move {
+        match checks.list_apis().await? {
+            ids if ids.is_empty() => Err((false, NO_API.to_owned())),
+            _ => Ok(()),
+        }
+    })
+    .await?;
+    gate("gateway", deadline, evidence, || async move {
+        let fetches = endpoints.mock_fetches(0).await.map_err(|e| (false, e))?;
+        fetch_per_node(&fetches, options.gateways)
+    })
+    .await?;
+    if wants_subscribers(options) {
+        gate("gateway", deadline, evidence, || async move {
+            let stats = endpoints.mock_stats().await.map_err(|e| (false, e))?;
+            subscribed(stats.subscribers, options.gateways)
+        })
+        .await?;
+    }
+    gate("gateway", deadline, evidence, || async move {
+        match ask_canary(endpoints).await {
+            Canary::Refused => Ok(()),
+            Canary::Accepted(policy) => Err((true, canary_accepted(&policy, &options.gateway))),
+            Canary::Inconclusive(answer) => {
+                // No answer or another error: the load itself will show it.
+                tracing::warn!("the canary key creation was inconclusive: {answer}");
+                Ok(())
+            }
+        }
+    })
+    .await
+}
+
+/// Reason when the gateway lists no API.
+const NO_API: &str = "GET /tyk/apis lists no API: the gateway loaded nothing from its     `app_path`, and with no API it accepts keys for unknown policies (every scenario would     'succeed'); mount the kit's run/apps at the gateway's app_path (compose:     ./run/apps:/opt/tyk-gateway/apps, add `:z` under SELinux)";
+
+fn wants_subscribers(options: &RunOptions) -> bool {
+    !options.no_wait_subscribers && matches!(options.trigger, Trigger::Notify | Trigger::Group)
+}
+
+/// Ready when `gateways` distinct nodes had a policy list served; fatal when fetches were only
+/// ever refused (the node secret differs).
+pub fn fetch_per_node(
+    fetches: &[crate::protocol::FetchRecord],
+    gateways: u64,
+) -> Result<(), (bool, String)> {
+    let served: BTreeSet<&str> = fetches
+        .iter()
+        .filter(|f| f.authorized)
+        .map(|f| f.node_id.as_str())
+        .collect();
+    let refused = fetches.iter().filter(|f| !f.authorized).count();
+    if served.len() as u64 >= gateways {
+        return Ok(());
+    }
+    if served.is_empty() && refused > 0 {
+        return Err((
+            true,
+            format!(
+                "the dashboard refused {refused} policy fetch(es) from the gateway with 403 and accepted none:                  the gateway's node_secret differs from the dashboard's --node-secret (REPRO_NODE_SECRET); make them equal"
+            ),
+        ));
+    }
+    Err((
+        false,
+        format!(
+            "the dashboard served its policy list to {} of {gateways} gateway node(s): the gateway              has not loaded its startup policies yet (check that its              policies.policy_connection_string points at the dashboard)",
+            served.len()
+        ),
+    ))
+}
+
+/// Ready when at least `gateways` subscribers listen; unknown (the mock does not notify) passes.
+pub fn subscribed(subscribers: Option<u64>, gateways: u64) -> Result<(), (bool, String)> {
+    match subscribers {
+        None => {
+            tracing::debug!("subscriber count unknown (the mock does not publish): not waited for");
+            Ok(())
+        }
+        Some(n) if n >= gateways => Ok(()),
+        Some(n) => Err((
+            false,
+            format!(
+                "{n} of {gateways} gateway(s) subscribed to {NOTIFICATION_CHANNEL} on the                  dashboard's Redis: notifications sent now would reach nobody (v3.x subscribes                  ~10 s after it starts; check the gateway's storage Redis is the dashboard's, or                  pass --no-wait-subscribers to start anyway)"
+            ),
+        )),
+    }
+}
+
+fn canary_accepted(policy: &str, gateway: &str) -> String {
+    format!(
+        "canary: the gateway at {gateway} created a key for policy `{policy}`, which does not          exist: it accepts keys for unknown policies, so every scenario would 'succeed' at once.          It probably loaded no API for the policies' org: check `app_path` in the gateway's          config and the apps mount (the kit's run/apps, org `monarch`). No load was started"
+    )
 }
 
 /// Probes until ready, a fatal answer, or the deadline (one probe at least).
@@ -121,6 +226,41 @@ pub fn redact_url(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::protocol::FetchRecord;
+
+    fn fetch(node: &str, authorized: bool) -> FetchRecord {
+        FetchRecord {
+            received_at_ms: 1,
+            served: 10,
+            bytes: 100,
+            duration_us: 5,
+            node_id: node.into(),
+            nonce_ok: true,
+            authorized,
+        }
+    }
+
+    #[test]
+    fn every_node_must_have_fetched_its_policies() {
+        assert!(fetch_per_node(&[fetch("a", true)], 1).is_ok());
+        let one_of_two = fetch_per_node(&[fetch("a", true), fetch("a", true)], 2);
+        assert!(matches!(one_of_two, Err((false, m)) if m.contains("1 of 2")));
+        assert!(matches!(fetch_per_node(&[], 1), Err((false, _))));
+        let refused = fetch_per_node(&[fetch("a", false)], 1);
+        assert!(matches!(refused, Err((true, m)) if m.contains("node_secret")));
+    }
+
+    #[test]
+    fn subscribers_must_number_the_gateways() {
+        assert!(subscribed(Some(1), 1).is_ok());
+        assert!(subscribed(None, 1).is_ok());
+        let none = subscribed(Some(0), 1);
+        assert!(
+            matches!(none, Err((false, m)) if m.contains("0 of 1") && m.contains("--no-wait-subscribers"))
+        );
+    }
+
     #[test]
     fn redis_passwords_are_hidden() {
         assert_eq!(

@@ -1,7 +1,9 @@
 //! One scenario: add a policy at the mock → trigger a reload → create a key bound to it,
 //! retrying with backoff until the gateway answers 200, the run stops, or a fatal answer.
 //!
-//! Every wait races the run's cancellation, so a stopped run never waits on a scenario.
+//! Every wait races the run's cancellation, so a stopped run never waits on a scenario. When
+//! the run stops for a stall, the deadline or a silent gateway, a scenario that has its policy
+//! asks once more before it gives up ([`super::recheck`]), within a shared time budget.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -12,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::backoff::BackoffPolicy;
 use super::client::{Endpoints, KeyAttempt};
 use super::options::Trigger;
+use super::recheck::EndTally;
 use super::record::{AttemptKind, LiveCounters, Timeline};
 use super::stop::{StopCause, StopSignal};
 use crate::summary::attempts::AttemptClass;
@@ -37,6 +40,10 @@ pub struct ScenarioContext {
     pub stop: Arc<StopSignal>,
     /// When the load started (schedule origin).
     pub origin: Instant,
+    /// Gateways a notification must reach to count as heard.
+    pub gateways: u64,
+    /// The re-check and what the verdict learns from the scenarios.
+    pub tally: Arc<EndTally>,
 }
 
 fn ms_between(from: Instant, to: Instant) -> f64 {
@@ -63,8 +70,12 @@ pub async fn run_scenario(
         outcome: Outcome::Outstanding,
         last_error: None,
     };
-    let outcome = drive(&ctx, seq, scheduled, &mut record).await;
+    let mut heard = true;
+    let outcome = drive(&ctx, seq, scheduled, &mut record, &mut heard).await;
     record.outcome = outcome;
+    if outcome == Outcome::Outstanding && !heard {
+        ctx.tally.outstanding_unheard();
+    }
     let now = Instant::now();
     match outcome {
         Outcome::Success => {
@@ -85,12 +96,15 @@ async fn drive(
     seq: u64,
     scheduled: Instant,
     record: &mut ScenarioRecord,
+    heard: &mut bool,
 ) -> Outcome {
     let cancel = &ctx.cancel;
+    let adding = Instant::now();
     let added = tokio::select! {
         added = ctx.endpoints.add_policy() => added,
         _ = cancel.cancelled() => return Outcome::Outstanding,
     };
+    ctx.tally.record_add(adding.elapsed());
     let policy = match added {
         Ok(policy) => policy,
         Err(e) => {
@@ -99,6 +113,9 @@ async fn drive(
         }
     };
     ctx.counters.adds.fetch_add(1, Ordering::Relaxed);
+    if ctx.trigger == Trigger::Notify {
+        *heard = policy.receivers.is_some_and(|n| n >= ctx.gateways);
+    }
     record.index = policy.index;
     record.policy_id = policy.id;
     record.add_done_ms = Some(ms_between(scheduled, Instant::now()));
@@ -107,7 +124,7 @@ async fn drive(
         let sent = Instant::now();
         let triggered = tokio::select! {
             t = ctx.endpoints.trigger_classified(ctx.trigger) => t,
-            _ = cancel.cancelled() => return Outcome::Outstanding,
+            _ = cancel.cancelled() => return last_look(ctx, scheduled, record).await,
         };
         let kind = AttemptKind::Trigger;
         let outcomes = &ctx.timeline.outcomes;
@@ -118,7 +135,12 @@ async fn drive(
             triggered.class,
             triggered.connect_timeouts,
         );
-        match triggered.result {
+        let triggered = triggered.result;
+        *heard = triggered.is_ok();
+        if triggered.is_err() {
+            ctx.tally.trigger_failed();
+        }
+        match triggered {
             Ok(()) => {
                 ctx.counters.triggers.fetch_add(1, Ordering::Relaxed);
             }
@@ -141,7 +163,7 @@ async fn drive(
         ctx.timeline.record_attempt(sent);
         let attempt = tokio::select! {
             a = ctx.endpoints.create_key_classified(&record.policy_id) => a,
-            _ = cancel.cancelled() => return Outcome::Outstanding,
+            _ = cancel.cancelled() => return last_look(ctx, scheduled, record).await,
         };
         let answered = Instant::now();
         let outcomes = &ctx.timeline.outcomes;
@@ -174,7 +196,35 @@ async fn drive(
         }
         tokio::select! {
             _ = tokio::time::sleep(backoff.next_wait()) => {}
-            _ = cancel.cancelled() => return Outcome::Outstanding,
+            _ = cancel.cancelled() => return last_look(ctx, scheduled, record).await,
         }
+    }
+}
+
+/// The run stopped while this scenario waited: ask once more if the stop cause wants a
+/// re-check, else stay outstanding.
+async fn last_look(
+    ctx: &ScenarioContext,
+    scheduled: Instant,
+    record: &mut ScenarioRecord,
+) -> Outcome {
+    if !super::recheck::wanted(ctx.stop.cause().as_ref()) {
+        return Outcome::Outstanding;
+    }
+    record.attempts += 1;
+    ctx.counters.attempts.fetch_add(1, Ordering::Relaxed);
+    let answer = ctx.tally.recheck(&ctx.endpoints, &record.policy_id).await;
+    let answered = Instant::now();
+    match answer {
+        Some(KeyAttempt::Created) => {
+            record.success_ms = Some(ms_between(scheduled, answered));
+            Outcome::Success
+        }
+        Some(KeyAttempt::NotYet(e) | KeyAttempt::Transient(e) | KeyAttempt::Fatal(e)) => {
+            record.last_failure_ms = Some(ms_between(scheduled, answered));
+            record.last_error = Some(e);
+            Outcome::Outstanding
+        }
+        None => Outcome::Outstanding,
     }
 }

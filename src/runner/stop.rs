@@ -17,6 +17,12 @@ pub enum StopCause {
     Stall(String),
     /// A configuration or infrastructure error; the text names the cause.
     Fatal(String),
+    /// The dashboard mock stopped answering; the text says for how long and its last error.
+    DashboardSilent(String),
+    /// The gateway stopped answering the watcher's probe; the text says since when.
+    Unresponsive(String),
+    /// The kit fell behind its own schedule; the text gives the evidence.
+    Saturated(String),
     /// Ctrl-C or SIGTERM.
     Signal(Signal),
 }

@@ -1,9 +1,9 @@
-//! The watcher: decides when the load phase ends and shows progress.
+//! The watcher: gathers what the run looks like every tick and lets [`decide_stop`] say
+//! whether it ends; it also shows progress.
 //!
-//! Every tick it polls the mock's counters and the live counters, then stops the run on the
-//! first of: all scenarios finished; the deadline after the last scheduled start; a stall (no
-//! success and no policy fetch for the stall timeout while scenarios wait); the dashboard
-//! rejecting the gateway's fetches (wrong node secret) or going silent; Ctrl-C / SIGTERM.
+//! Each look polls the mock's counters and probes the gateway's control API at once (both
+//! bounded), reads the live counters, and turns it all into [`WatchFacts`]. Which rule wins
+//! and why is in [`super::decide`].
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -13,17 +13,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::watch;
 
 use super::client::Endpoints;
+use super::decide::{StopRules, WatchFacts, behind_schedule, decide_stop};
+use super::gateway_checks::GatewayChecks;
 use super::record::LiveCounters;
-use super::stop::{StopCause, StopSignal};
+use super::stop::StopSignal;
 use crate::protocol::MockStats;
 
 /// How often the watcher looks.
 const TICK: Duration = Duration::from_millis(250);
-/// How long the dashboard may stay silent before the run stops as an infrastructure error.
-const DASHBOARD_SILENCE: Duration = Duration::from_secs(10);
-/// Dashboard silence after which a due stall is blamed on the dashboard: without its fetch
-/// counter a stalled gateway cannot be told from a dead mock.
-const STALL_EVIDENCE_SILENCE: Duration = Duration::from_secs(2);
 
 /// What the watcher needs to know.
 pub struct WatchInput {
@@ -31,16 +28,18 @@ pub struct WatchInput {
     pub counters: Arc<LiveCounters>,
     /// The mock's admin API.
     pub endpoints: Endpoints,
+    /// The gateway's liveness probe.
+    pub checks: GatewayChecks,
     /// The mock's counters when the load started.
     pub baseline: MockStats,
     /// Scheduled scenarios.
     pub scheduled: u64,
+    /// Starts per second.
+    pub rate: f64,
     /// Set to the last scheduled instant when the scheduler is done.
     pub schedule_done: watch::Receiver<Option<Instant>>,
-    /// Grace after the last scheduled start.
-    pub deadline: Duration,
-    /// Stall timeout.
-    pub stall_timeout: Duration,
+    /// Thresholds of the stop rules.
+    pub rules: StopRules,
     /// When the load started.
     pub origin: Instant,
     /// Show progress at all.
@@ -49,24 +48,52 @@ pub struct WatchInput {
     pub dashboard_url: String,
 }
 
-/// Watches until the run stops; returns the mock's last counters seen.
-pub async fn watch_run(mut input: WatchInput, stop: Arc<StopSignal>) -> Option<MockStats> {
+/// What the watcher hands on when the run stops.
+#[derive(Debug, Clone)]
+pub struct WatchEnd {
+    /// The mock's last counters seen.
+    pub last_stats: Option<MockStats>,
+    /// The facts of the last look.
+    pub facts: WatchFacts,
+}
+
+impl WatchEnd {
+    /// The watcher's account of a silent gateway, if it was silent at the end.
+    pub fn gateway_silence(&self) -> Option<String> {
+        let since = self.facts.gateway_silent_since?;
+        Some(format!(
+            "{} since {:.1}s into the load",
+            self.facts.gateway_error,
+            since.as_secs_f64()
+        ))
+    }
+}
+
+/// Watches until the run stops; returns what it saw last.
+pub async fn watch_run(mut input: WatchInput, stop: Arc<StopSignal>) -> WatchEnd {
     let display = Progress::new(input.scheduled, input.progress);
     let signal = crate::shutdown::next_signal();
     tokio::pin!(signal);
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let origin = input.origin;
+    let since = |t: Instant| t.saturating_duration_since(origin);
     let mut last_stats: Option<MockStats> = None;
-    let mut last_fetch_change = input.origin;
-    let mut last_success_change = input.origin;
     let mut last_successes = 0;
     let mut last_dashboard_answer = Instant::now();
-    let mut dashboard_error = String::new();
+    let mut facts = WatchFacts {
+        scheduled: input.scheduled,
+        ..Default::default()
+    };
 
     loop {
         tokio::select! {
             sig = &mut signal => {
-                stop.stop(StopCause::Signal(sig));
+                // Decided at once: a signal wins over whatever a fresh look would show.
+                facts.signal = Some(sig);
+                if let Some(cause) = decide_stop(&facts, &input.rules) {
+                    stop.stop(cause);
+                }
             }
             _ = ticker.tick() => {}
             _ = stop.token().cancelled() => {}
@@ -75,72 +102,58 @@ pub async fn watch_run(mut input: WatchInput, stop: Arc<StopSignal>) -> Option<M
             break;
         }
         let now = Instant::now();
-        match tokio::time::timeout(TICK * 4, input.endpoints.mock_stats()).await {
+        facts.now = since(now);
+        let (stats, alive) = tokio::join!(
+            tokio::time::timeout(TICK * 4, input.endpoints.mock_stats()),
+            input.checks.alive()
+        );
+        match stats {
             Ok(Ok(stats)) => {
                 if last_stats
                     .as_ref()
                     .is_some_and(|s| s.fetches != stats.fetches)
                 {
-                    last_fetch_change = now;
+                    facts.last_fetch = Some(facts.now);
                 }
                 last_dashboard_answer = now;
-                if let Some(reason) = node_secret_mismatch(&input.baseline, &stats) {
-                    stop.stop(StopCause::Fatal(reason));
-                }
+                facts.fatal = node_secret_mismatch(&input.baseline, &stats);
                 last_stats = Some(stats);
             }
-            Ok(Err(e)) => dashboard_error = e,
+            Ok(Err(e)) => facts.dashboard_error = e,
             Err(_) => {
-                dashboard_error =
+                facts.dashboard_error =
                     format!("dashboard {} did not answer in time", input.dashboard_url)
             }
         }
-        if now.duration_since(last_dashboard_answer) > DASHBOARD_SILENCE {
-            stop.stop(StopCause::Fatal(format!(
-                "the dashboard mock stopped answering for {}s during the run: {dashboard_error}",
-                DASHBOARD_SILENCE.as_secs()
-            )));
+        facts.dashboard_silent_for = now.saturating_duration_since(last_dashboard_answer);
+        match alive {
+            Ok(()) => facts.gateway_silent_since = None,
+            Err(e) => {
+                facts.gateway_silent_since.get_or_insert(facts.now);
+                facts.gateway_error = e;
+            }
         }
         let successes = input.counters.succeeded.load(Ordering::Relaxed);
         if successes != last_successes {
             last_successes = successes;
-            last_success_change = now;
+            facts.last_success = Some(facts.now);
         }
-        let in_flight = input.counters.in_flight();
-        let last_scheduled = *input.schedule_done.borrow_and_update();
-        if let Some(last) = last_scheduled {
-            if in_flight == 0 {
-                stop.stop(StopCause::Completed);
-            } else if now >= last + input.deadline {
-                stop.stop(StopCause::Deadline);
-            }
-        }
-        let last_progress = last_fetch_change.max(last_success_change);
-        let stalled = in_flight > 0 && now.duration_since(last_progress) >= input.stall_timeout;
-        if stalled && now.duration_since(last_dashboard_answer) >= STALL_EVIDENCE_SILENCE {
-            stop.stop(StopCause::Fatal(format!(
-                "the dashboard mock stopped answering during the run (for {:.1}s) while {in_flight} scenarios waited: {dashboard_error}",
-                now.duration_since(last_dashboard_answer).as_secs_f64()
-            )));
-        }
-        if stalled {
-            let fetch = if last_fetch_change == input.origin {
-                "no policy fetch since the load started".to_owned()
-            } else {
-                format!(
-                    "the last policy fetch was {:.1}s after the load started",
-                    last_fetch_change.duration_since(input.origin).as_secs_f64()
-                )
-            };
-            stop.stop(StopCause::Stall(format!(
-                "stalled: no key created and no policy fetched for {}s while {in_flight} scenarios waited; {fetch}",
-                input.stall_timeout.as_secs()
-            )));
+        facts.in_flight = input.counters.in_flight();
+        facts.started = input.counters.started.load(Ordering::Relaxed);
+        facts.last_scheduled = input.schedule_done.borrow_and_update().map(since);
+        facts.behind_schedule = if facts.last_scheduled.is_some() {
+            Duration::ZERO
+        } else {
+            behind_schedule(facts.now, input.rate, facts.started, input.scheduled)
+        };
+        if let Some(cause) = decide_stop(&facts, &input.rules) {
+            stop.stop(cause);
+            break;
         }
         display.update(&input.counters, input.origin);
     }
     display.finish(&input.counters, input.origin);
-    last_stats
+    WatchEnd { last_stats, facts }
 }
 
 /// The gateway's fetches are all being refused: its node secret differs from the mock's.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -61,13 +61,30 @@ impl Route {
     }
 }
 
+/// Deliberate misbehaviour for testing the runner's checks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ControlOptions {
+    /// Answer 200 to key creation for policies the stub never loaded, as a gateway with no API
+    /// for the policies' org does (protocol §6): the runner's canary must catch it.
+    pub accept_unknown_policies: bool,
+}
+
 /// The control API as a router (test it with `oneshot`, serve it with `axum::serve`).
 pub fn app(state: Arc<StubState>) -> Router {
-    Router::new().fallback(dispatch).with_state(state)
+    app_with(state, ControlOptions::default())
+}
+
+/// [`app`] with misbehaviour switched on.
+pub fn app_with(state: Arc<StubState>, options: ControlOptions) -> Router {
+    Router::new()
+        .fallback(dispatch)
+        .layer(Extension(options))
+        .with_state(state)
 }
 
 async fn dispatch(
     State(state): State<Arc<StubState>>,
+    Extension(options): Extension<ControlOptions>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -93,7 +110,7 @@ async fn dispatch(
         Route::Hello => hello(&state),
         Route::Reload => reload(&state, wants_block(uri.query())).await,
         Route::GroupReload => group_reload(&state).await,
-        Route::KeyCreate => create_key(&state, &body),
+        Route::KeyCreate => create_key(&state, &body, options),
         Route::Apis => apis(),
         Route::Stats => json_reply(StatusCode::OK, &state.stats()),
     }
@@ -158,14 +175,14 @@ async fn group_reload(state: &StubState) -> Response {
     }
 }
 
-fn create_key(state: &StubState, body: &[u8]) -> Response {
+fn create_key(state: &StubState, body: &[u8], options: ControlOptions) -> Response {
     let Ok(request) = serde_json::from_slice::<KeyCreateRequest>(body) else {
         return error_reply(StatusCode::INTERNAL_SERVER_ERROR, MSG_UNMARSHALLING_FAILED);
     };
     if let Some(missing) = request
         .apply_policies
         .iter()
-        .find(|id| !state.knows_policy(id))
+        .find(|id| !options.accept_unknown_policies && !state.knows_policy(id))
     {
         return error_reply(
             StatusCode::INTERNAL_SERVER_ERROR,

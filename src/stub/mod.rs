@@ -90,6 +90,13 @@ pub struct StubArgs {
     /// Wait before resubscribing to Redis after a failure (the gateway waits 10s).
     #[arg(long, env = "REPRO_RESUBSCRIBE_DELAY", default_value = "10s", value_parser = humantime::parse_duration)]
     pub resubscribe_delay: Duration,
+    /// Subscribe to notifications only this long after the control API is up (v3.x: ~10s).
+    #[arg(long, env = "REPRO_SUBSCRIBE_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub subscribe_delay: Duration,
+    /// Answer 200 to key creation even for unknown policies, like a gateway that loaded no API
+    /// for the policies' org (for testing the runner's canary).
+    #[arg(long, env = "REPRO_ACCEPT_UNKNOWN_POLICIES")]
+    pub accept_unknown_policies: bool,
 }
 
 impl std::fmt::Debug for StubArgs {
@@ -107,6 +114,8 @@ impl std::fmt::Debug for StubArgs {
             .field("per_policy_cost_us", &self.per_policy_cost_us)
             .field("stall_after_reloads", &self.stall_after_reloads)
             .field("resubscribe_delay", &self.resubscribe_delay)
+            .field("subscribe_delay", &self.subscribe_delay)
+            .field("accept_unknown_policies", &self.accept_unknown_policies)
             .finish()
     }
 }
@@ -191,7 +200,8 @@ pub async fn serve(
     }
 
     let tracker = TaskTracker::new();
-    tracker.spawn(subscriber::run_subscriber(
+    tracker.spawn(subscriber::run_subscriber_after(
+        args.subscribe_delay,
         state.clone(),
         args.resubscribe_delay,
         token.clone(),
@@ -203,7 +213,10 @@ pub async fn serve(
     ));
     tracker.close();
 
-    let server = axum::serve(listener, control::app(state))
+    let misbehave = control::ControlOptions {
+        accept_unknown_policies: args.accept_unknown_policies,
+    };
+    let server = axum::serve(listener, control::app_with(state, misbehave))
         .with_graceful_shutdown(token.clone().cancelled_owned());
     let mut served = tokio::spawn(async move { server.await });
     // The server only ends on its own if it failed; either way everything else stops too.

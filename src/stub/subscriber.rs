@@ -73,6 +73,27 @@ pub fn handle_message(state: &StubState, body: &[u8]) {
     }
 }
 
+/// [`run_subscriber`] after a first wait of `delay` (`--subscribe-delay`): a gateway that
+/// subscribes late, as v3.x does ~10 s after its control API answers (protocol §4).
+pub async fn run_subscriber_after(
+    delay: Duration,
+    state: Arc<StubState>,
+    retry_delay: Duration,
+    shutdown: CancellationToken,
+) {
+    if !delay.is_zero() {
+        tracing::info!(
+            "Subscribing to {NOTIFICATION_CHANNEL} only in {} (--subscribe-delay)",
+            humantime::format_duration(delay)
+        );
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+    run_subscriber(state, retry_delay, shutdown).await;
+}
+
 /// Keeps a subscription up until `shutdown`, waiting `retry_delay` after each failure.
 pub async fn run_subscriber(
     state: Arc<StubState>,

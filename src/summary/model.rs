@@ -239,7 +239,8 @@ pub enum Verdict {
     Pass,
     /// Some scenarios never got their key: deadline reached or the gateway stalled.
     Hang,
-    /// The gateway stopped answering (transport errors, timeouts, its container exited).
+    /// The gateway stopped answering (transport errors, timeouts, its container exited or was
+    /// OOM-killed): a result about the gateway, but not the lost-trigger hang.
     Unresponsive,
     /// The kit could not measure: wrong secret, unreachable service, unexpected answers.
     InfraError,

@@ -62,6 +62,8 @@ pub fn render_markdown(s: &Summary) -> String {
         "Files: [{}]({}), [{}]({}), [{}]({}).",
         f.report, f.report, f.scenarios, f.scenarios, f.fetches, f.fetches
     );
+    // The run's plots and report.html (file names owned by the plot module).
+    let _ = write!(md, "\n{}", crate::plot::markdown_plot_links());
     md
 }
 

@@ -3,6 +3,9 @@
 //! A set keeps the per-run values (runs are the unit of comparison: scenarios that share a
 //! reload are not independent) and a latency summary over all runs' histograms merged.
 //! Layout: `OUT/LABEL/set-<UTC ts>/set.json`, runs listed relative to the set directory.
+//! `scripts/repro.sh` (every `make repro`, RUNS=N ≥ 1) writes one through `reload-repro set`;
+//! `reload-repro run --runs N` writes one too. A set also records what its runs tested (gateway
+//! image, digest, version, config hashes), so `diff` can refuse a side that mixes builds.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -17,7 +20,7 @@ pub const SET_SCHEMA_VERSION: u32 = 2;
 pub const SET_FILE: &str = "set.json";
 
 /// N repetitions of one scenario against one gateway.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunSet {
     /// Layout version of this document (currently 2).
@@ -32,6 +35,122 @@ pub struct RunSet {
     pub merged_latency_ms: LatencyStats,
     /// The values `diff` compares, one entry per run, in the order of `runs`.
     pub per_run: Vec<PerRunValues>,
+    /// What the runs tested, when they all agree on it (absent in sets of older kits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<RunIdentity>,
+    /// Where the runs disagree on what they tested (digest, config hashes), one sentence each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mixed: Vec<String>,
+    /// The verdict the caller stated as success (`--expect`), when the set was run for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<Verdict>,
+    /// True when a signal stopped the set before all its runs were done.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
+}
+
+/// What one run (or a whole set) tested: the gateway build and the kit's configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunIdentity {
+    /// Gateway image as compose was given it, e.g. `tykio/tyk-gateway:v2.9.4`.
+    pub gateway_image: Option<String>,
+    /// Local image id of the gateway (`sha256:…`): the digest that tells two builds apart.
+    pub gateway_image_id: Option<String>,
+    /// Registry digests of the gateway image (empty for images built locally).
+    #[serde(default)]
+    pub gateway_repo_digests: Vec<String>,
+    /// Gateway version as the run learned it (`v2.9.4`, `stub/…`).
+    pub gateway_version: Option<String>,
+    /// True when the gateway was the kit's stub (never a Tyk result).
+    pub is_stub: bool,
+    /// SHA-256 of the compose file(s) the run used.
+    pub compose_sha256: Option<String>,
+    /// SHA-256 of the gateway configuration (`run/`) the run used.
+    pub gateway_config_sha256: Option<String>,
+}
+
+impl RunIdentity {
+    /// The identity one run recorded: its gateway and the container evidence, when any.
+    pub fn of(s: &Summary) -> RunIdentity {
+        // Read through JSON so this works whatever type `environment` has (its keys are fixed).
+        let env = serde_json::to_value(&s.environment).unwrap_or_default();
+        let text = |pointer: &str| {
+            env.pointer(pointer)
+                .and_then(|v| v.as_str())
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let digests = env
+            .pointer("/gateway/repo_digests")
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|d| d.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        RunIdentity {
+            gateway_image: text("/gateway/image"),
+            gateway_image_id: text("/gateway/image_id"),
+            gateway_repo_digests: digests,
+            gateway_version: s.gateway.version.clone(),
+            is_stub: s.gateway.is_stub,
+            compose_sha256: text("/compose_sha256"),
+            gateway_config_sha256: text("/gateway_config_sha256"),
+        }
+    }
+}
+
+/// Where runs disagree on what they tested: one sentence per field (gateway image id, compose
+/// file, gateway config). A value a run did not record (a native run) is not a disagreement.
+pub fn identity_conflicts(runs: &[(String, RunIdentity)]) -> Vec<String> {
+    type Field = (&'static str, fn(&RunIdentity) -> Option<&String>);
+    let fields: [Field; 3] = [
+        ("gateway image id (digest)", |i| i.gateway_image_id.as_ref()),
+        ("compose file sha256", |i| i.compose_sha256.as_ref()),
+        ("gateway config sha256", |i| {
+            i.gateway_config_sha256.as_ref()
+        }),
+    ];
+    let mut out = Vec::new();
+    for (name, get) in fields {
+        let mut seen: Vec<(&String, &str)> = Vec::new();
+        for (dir, identity) in runs {
+            if let Some(value) = get(identity)
+                && !seen.iter().any(|(v, _)| *v == value)
+            {
+                seen.push((value, dir));
+            }
+        }
+        if seen.len() > 1 {
+            let list: Vec<String> = seen
+                .iter()
+                .map(|(value, dir)| format!("{} in {dir}", short(value)))
+                .collect();
+            out.push(format!(
+                "the runs disagree on the {name}: {}",
+                list.join(", ")
+            ));
+        }
+    }
+    out
+}
+
+/// The identity of a set: the first run's, when no run contradicts it.
+pub fn set_identity(runs: &[(String, RunIdentity)]) -> (Option<RunIdentity>, Vec<String>) {
+    let conflicts = identity_conflicts(runs);
+    let identity = runs.first().map(|(_, i)| i.clone());
+    if conflicts.is_empty() {
+        (identity, conflicts)
+    } else {
+        (None, conflicts)
+    }
+}
+
+fn short(value: &str) -> String {
+    let bare = value.strip_prefix("sha256:").unwrap_or(value);
+    bare.chars().take(12).collect()
 }
 
 /// The values of one run that `diff` compares between sides.

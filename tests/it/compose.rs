@@ -4,9 +4,13 @@
 //! and a gateway that exits at start must each end in a prompt `infra_error` naming the gateway.
 //! One test starts Redis through testcontainers and runs the dashboard mock against it.
 //!
+//! The exit status of each is the documented one (README, "Exit status"): 0 as expected, 1 a
+//! measured gateway failure, 2 the kit could not measure, 130 interrupted.
+//!
 //! They need a Docker daemon, the kit image (`make images-offline` or `make image`) and the
-//! Redis image, so they run only with `REPRO_DOCKER_TESTS=1` (`.ci/run` sets it; `make test`
-//! sets it when the kit image exists) and print "skipped: …" otherwise. `REPRO_IMAGE` picks
+//! Redis image, so they are `#[ignore = "needs Docker"]`: a plain `cargo nextest run` reports
+//! them as skipped; `.ci/run` and `make test` (when the kit image exists) run them with
+//! `--run-ignored all`, and then a missing daemon or image fails them. `REPRO_IMAGE` picks
 //! another kit image than `reload-repro:local`. Serial (nextest group `end-to-end`).
 
 use std::io::Read;
@@ -16,11 +20,12 @@ use std::time::{Duration, Instant};
 
 use reload_repro::summary::{Summary, Verdict};
 
+mod sets;
 mod testcontainers_redis;
 
 /// Settings of the selftest runs; the same as the Makefile's `selftest` (see its comment for
 /// why the v2.9.4 run's hang is certain: the stub's reload outlasts the whole load).
-const SELFTEST_ENV: &[(&str, &str)] = &[
+pub(crate) const SELFTEST_ENV: &[(&str, &str)] = &[
     ("DURATION", "5s"),
     ("DEADLINE", "30s"),
     ("INITIAL_POLICIES", "2000"),
@@ -34,28 +39,32 @@ const SCRIPT_DEADLINE: Duration = Duration::from_secs(240);
 /// Readiness deadline given to the runner in the infra_error tests.
 const WAIT_READY_S: u64 = 10;
 
-/// True when the Docker tests are switched on; otherwise says why the test does nothing.
-fn docker_tests_enabled(test: &str) -> bool {
-    let on = std::env::var("REPRO_DOCKER_TESTS").is_ok_and(|v| v == "1");
-    if !on {
-        eprintln!(
-            "skipped: {test}: set REPRO_DOCKER_TESTS=1 to run the Docker tests \
-             (needs a Docker daemon and the kit image: make images-offline)"
-        );
-    }
-    on
+/// Fails the test unless Docker and the kit image are there: these tests run only when asked
+/// for (`--run-ignored`), and then a missing prerequisite is a failure, never a silent pass.
+pub(crate) fn require_docker() {
+    let info = docker_output(&["info", "--format", "{{.ServerVersion}}"]);
+    assert!(
+        info.is_some(),
+        "no Docker daemon answers `{} info`: start one (.ci/run does) or run without --run-ignored",
+        docker_cli()
+    );
+    let image = kit_image();
+    assert!(
+        docker_output(&["image", "inspect", &image]).is_some(),
+        "kit image {image} missing: make images-offline (or set REPRO_IMAGE)"
+    );
 }
 
-fn docker_cli() -> String {
+pub(crate) fn docker_cli() -> String {
     std::env::var("DOCKER").unwrap_or_else(|_| "docker".into())
 }
 
-fn kit_image() -> String {
+pub(crate) fn kit_image() -> String {
     std::env::var("REPRO_IMAGE").unwrap_or_else(|_| "reload-repro:local".into())
 }
 
 /// A label no other run uses, so results folders and compose projects never collide.
-fn unique_label(what: &str) -> String {
+pub(crate) fn unique_label(what: &str) -> String {
     format!(
         "it-{what}-{}",
         &uuid::Uuid::new_v4().simple().to_string()[..8]
@@ -63,16 +72,16 @@ fn unique_label(what: &str) -> String {
 }
 
 /// One finished `repro.sh` invocation.
-struct ScriptRun {
-    status: ExitStatus,
-    elapsed: Duration,
-    output: String,
+pub(crate) struct ScriptRun {
+    pub(crate) status: ExitStatus,
+    pub(crate) elapsed: Duration,
+    pub(crate) output: String,
     /// `RESULTS_DIR/LABEL/latest`.
-    latest: PathBuf,
+    pub(crate) latest: PathBuf,
 }
 
 impl ScriptRun {
-    fn summary(&self) -> Summary {
+    pub(crate) fn summary(&self) -> Summary {
         let text = std::fs::read_to_string(self.latest.join("summary.json")).unwrap_or_else(|e| {
             panic!(
                 "no summary.json under {}: {e}\n{}",
@@ -90,8 +99,8 @@ impl ScriptRun {
 }
 
 /// Removes whatever a compose project left behind, even when an assertion failed first.
-struct ProjectCleanup {
-    results: PathBuf,
+pub(crate) struct ProjectCleanup {
+    pub(crate) results: PathBuf,
 }
 
 impl ProjectCleanup {
@@ -119,7 +128,7 @@ impl Drop for ProjectCleanup {
 }
 
 /// Runs the docker CLI with a timeout; its stdout, or None when it failed.
-fn docker_output(args: &[&str]) -> Option<String> {
+pub(crate) fn docker_output(args: &[&str]) -> Option<String> {
     let mut child = Command::new(docker_cli())
         .args(args)
         .stdout(Stdio::piped())
@@ -132,7 +141,7 @@ fn docker_output(args: &[&str]) -> Option<String> {
     status.success().then_some(out)
 }
 
-fn docker_lines(args: &[&str]) -> Vec<String> {
+pub(crate) fn docker_lines(args: &[&str]) -> Vec<String> {
     docker_output(args)
         .unwrap_or_default()
         .lines()
@@ -143,7 +152,10 @@ fn docker_lines(args: &[&str]) -> Vec<String> {
 
 /// Waits for the child up to `limit`; on timeout SIGTERM (twice: repro.sh's second signal stops
 /// waiting and takes the stack down), then SIGKILL. None when it had to be stopped.
-fn wait_with_deadline(child: &mut std::process::Child, limit: Duration) -> Option<ExitStatus> {
+pub(crate) fn wait_with_deadline(
+    child: &mut std::process::Child,
+    limit: Duration,
+) -> Option<ExitStatus> {
     let started = Instant::now();
     while started.elapsed() < limit {
         if let Ok(Some(status)) = child.try_wait() {
@@ -163,7 +175,23 @@ fn wait_with_deadline(child: &mut std::process::Child, limit: Duration) -> Optio
 }
 
 /// Runs `scripts/repro.sh ARGS` with `env`, its results in `results`, under [`SCRIPT_DEADLINE`].
-fn run_script(results: &Path, label: &str, args: &[&str], env: &[(&str, &str)]) -> ScriptRun {
+pub(crate) fn run_script(
+    results: &Path,
+    label: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> ScriptRun {
+    run_script_with_image(results, label, args, env, &kit_image())
+}
+
+/// [`run_script`] with another kit image.
+pub(crate) fn run_script_with_image(
+    results: &Path,
+    label: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    image: &str,
+) -> ScriptRun {
     let log_path = results.join(format!("{label}.script.log"));
     let log = std::fs::File::create(&log_path).unwrap();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/repro.sh");
@@ -172,12 +200,13 @@ fn run_script(results: &Path, label: &str, args: &[&str], env: &[(&str, &str)]) 
         .args(args)
         .args(["--label", label])
         .env("RESULTS_DIR", results)
-        .env("REPRO_IMAGE", kit_image())
+        .env("REPRO_IMAGE", image)
         .env("RUNS", "1")
         .env("KEEP", "0")
         // A developer's knobs must not leak into the test's runs.
         .env_remove("WAIT_READY")
         .env_remove("STUB_RELOAD_COST_MS")
+        .env_remove("EXPECT")
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log);
@@ -200,7 +229,7 @@ fn run_script(results: &Path, label: &str, args: &[&str], env: &[(&str, &str)]) 
 }
 
 /// A results folder the runner container (uid 10001 when the tests run as root) can write.
-fn results_dir() -> tempfile::TempDir {
+pub(crate) fn results_dir() -> tempfile::TempDir {
     let dir = tempfile::Builder::new()
         .prefix("reload-repro-compose-")
         .tempdir()
@@ -221,7 +250,7 @@ fn assert_non_empty(dir: &Path, file: &str) {
 }
 
 /// Nothing of the project is left: no container, no network.
-fn assert_torn_down(cleanup: &ProjectCleanup) {
+pub(crate) fn assert_torn_down(cleanup: &ProjectCleanup) {
     let project = cleanup.project().expect("repro.sh records its project");
     let filter = format!("label=com.docker.compose.project={project}");
     let containers = docker_output(&["ps", "-a", "-q", "--filter", &filter]).expect("docker ps");
@@ -243,9 +272,9 @@ fn assert_evidence(run: &ScriptRun) {
     let link = std::fs::read_link(dir).expect("latest is a symlink");
     assert!(link.is_relative(), "latest must be relative: {link:?}");
     for file in [
-        "gateway.log",
-        "dashboard.log",
-        "redis.log",
+        "gateway.log.gz",
+        "dashboard.log.gz",
+        "redis.log.gz",
         "summary.md",
         "scenarios.jsonl",
     ] {
@@ -286,10 +315,9 @@ fn assert_evidence(run: &ScriptRun) {
 }
 
 #[test]
+#[ignore = "needs Docker"]
 fn the_stub_in_v294_mode_hangs_with_full_evidence_and_leaves_nothing_running() {
-    if !docker_tests_enabled("compose v2.9.4 selftest") {
-        return;
-    }
+    require_docker();
     let results = results_dir();
     let cleanup = ProjectCleanup {
         results: results.path().to_owned(),
@@ -297,13 +325,9 @@ fn the_stub_in_v294_mode_hangs_with_full_evidence_and_leaves_nothing_running() {
     let label = unique_label("hang");
     let mut env = SELFTEST_ENV.to_vec();
     env.push(("STUB_RELOAD_COST_MS", "6000"));
-    let run = run_script(
-        results.path(),
-        &label,
-        &["--stub", "v2.9.4", "--expect", "hang"],
-        &env,
-    );
-    assert!(run.status.success(), "repro.sh failed:\n{}", run.output);
+    // Without --expect, a hang is a measured failure of the gateway: exit status 1.
+    let run = run_script(results.path(), &label, &["--stub", "v2.9.4"], &env);
+    assert_eq!(run.status.code(), Some(1), "repro.sh:\n{}", run.output);
     let summary = run.summary();
     assert_eq!(summary.verdict, Verdict::Hang, "{}", summary.reason);
     assert!(summary.gateway.is_stub);
@@ -324,10 +348,9 @@ fn the_stub_in_v294_mode_hangs_with_full_evidence_and_leaves_nothing_running() {
 }
 
 #[test]
+#[ignore = "needs Docker"]
 fn the_stub_in_fixed_mode_passes_with_full_evidence_and_leaves_nothing_running() {
-    if !docker_tests_enabled("compose fixed selftest") {
-        return;
-    }
+    require_docker();
     let results = results_dir();
     let cleanup = ProjectCleanup {
         results: results.path().to_owned(),
@@ -356,10 +379,9 @@ fn the_stub_in_fixed_mode_passes_with_full_evidence_and_leaves_nothing_running()
 }
 
 #[test]
+#[ignore = "needs Docker"]
 fn a_gateway_image_that_does_not_exist_ends_in_an_infra_error_naming_it_within_a_minute() {
-    if !docker_tests_enabled("compose missing gateway image") {
-        return;
-    }
+    require_docker();
     let results = results_dir();
     let cleanup = ProjectCleanup {
         results: results.path().to_owned(),
@@ -368,13 +390,16 @@ fn a_gateway_image_that_does_not_exist_ends_in_an_infra_error_naming_it_within_a
     // A registry on loopback that nothing serves: the pull fails at once and never leaves
     // the machine.
     let image = format!("127.0.0.1:9/reload-repro-it/missing:{label}");
-    let run = run_script(
-        results.path(),
-        &label,
-        &["--image", &image, "--expect", "infra_error"],
-        SELFTEST_ENV,
-    );
-    assert!(run.status.success(), "repro.sh failed:\n{}", run.output);
+    // The kit could not measure: exit status 2, and the next steps are printed.
+    let run = run_script(results.path(), &label, &["--image", &image], SELFTEST_ENV);
+    assert_eq!(run.status.code(), Some(2), "repro.sh:\n{}", run.output);
+    for next in ["docker login", "docker load", "TYK_IMAGE=", "make selftest"] {
+        assert!(
+            run.output.contains(next),
+            "no `{next}` hint:\n{}",
+            run.output
+        );
+    }
     let summary = run.summary();
     assert_eq!(summary.verdict, Verdict::InfraError);
     assert!(summary.reason.contains(&image), "{}", summary.reason);
@@ -389,17 +414,16 @@ fn a_gateway_image_that_does_not_exist_ends_in_an_infra_error_naming_it_within_a
 }
 
 #[test]
+#[ignore = "needs Docker"]
 fn a_gateway_that_exits_at_start_ends_in_an_infra_error_quoting_its_last_log_lines() {
-    if !docker_tests_enabled("compose gateway exiting at start") {
-        return;
-    }
+    require_docker();
     let results = results_dir();
     let cleanup = ProjectCleanup {
         results: results.path().to_owned(),
     };
     let label = unique_label("exits");
-    // The kit image in the gateway's place without the stub's command: it prints its usage and
-    // exits 0, like a gateway that logs a complaint about its config and quits.
+    // The kit image in the gateway's place without the stub's command: it prints its help (whose
+    // tail has "Print help") and exits 0, like a gateway that logs a complaint about its config and quits.
     let image = kit_image();
     let wait_ready = format!("{WAIT_READY_S}s");
     let mut env = SELFTEST_ENV.to_vec();
@@ -419,8 +443,7 @@ fn a_gateway_that_exits_at_start_ends_in_an_infra_error_quoting_its_last_log_lin
         summary.reason
     );
     assert!(
-        summary.reason.contains("last gateway log lines")
-            && summary.reason.contains("Usage: reload-repro"),
+        summary.reason.contains("last gateway log lines") && summary.reason.contains("Print help"),
         "{}",
         summary.reason
     );
@@ -432,10 +455,25 @@ fn a_gateway_that_exits_at_start_ends_in_an_infra_error_quoting_its_last_log_lin
 }
 
 #[test]
+#[ignore = "needs Docker"]
+fn a_missing_kit_image_exits_2_and_says_how_to_build_it() {
+    require_docker();
+    let results = results_dir();
+    let run = run_script_with_image(
+        results.path(),
+        "it-no-kit",
+        &["--stub", "fixed"],
+        SELFTEST_ENV,
+        "reload-repro-it/absent:none",
+    );
+    assert_eq!(run.status.code(), Some(2), "repro.sh:\n{}", run.output);
+    assert!(run.output.contains("make image"), "{}", run.output);
+}
+
+#[test]
+#[ignore = "needs Docker"]
 fn redis_started_by_testcontainers_receives_the_mocks_signed_policy_changed() {
-    if !docker_tests_enabled("testcontainers redis") {
-        return;
-    }
+    require_docker();
     // Before any runtime (and thread) exists: it may point DOCKER_HOST at a version relay.
     let _relay = testcontainers_redis::route_testcontainers_to_the_daemon();
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -7,9 +7,11 @@
 //! drops the listener AND every open connection, as a killed process would. (The shared
 //! harness's `Served::kill` aborts the serving task only; connections it spawned stay up.)
 
+mod compose_kill;
 mod output;
 mod secrets;
 mod signals;
+mod verdicts;
 
 use std::future::Future;
 use std::path::Path;
@@ -171,11 +173,46 @@ pub(crate) async fn wait_answering(url: &str) {
     panic!("{url} did not answer within 15 s");
 }
 
-/// A tiny "gateway" that passes the readiness probe and answers key creation with `status` and
-/// `body` after `delay`. The server task ends with the test's runtime.
-async fn fake_gateway(status: StatusCode, body: &'static str, delay: Duration) -> String {
+/// The dashboard mock's default node secret (what the fake gateway authorises its fetch with).
+pub(crate) const DEFAULT_NODE_SECRET: &str = "352d20ee67be67f6340b4c0605b044bc";
+
+/// A tiny "gateway" that passes every readiness gate (it fetches its policies once with
+/// `node_secret`, subscribes to the notification channel, lists one API) and answers key
+/// creation with `status` and `body` after `delay`. It ends with the test's runtime.
+pub(crate) async fn fake_gateway(
+    redis: &str,
+    dashboard: &str,
+    node_secret: &str,
+    status: StatusCode,
+    body: &'static str,
+    delay: Duration,
+) -> String {
+    let fetched = reqwest::Client::new()
+        .get(format!("{dashboard}/system/policies"))
+        .header("authorization", node_secret)
+        .header("x-tyk-nodeid", "solo-fake-gateway")
+        .send()
+        .await
+        .expect("the fake gateway fetches its policies");
+    assert!(fetched.status().is_success(), "{}", fetched.status());
+    let mut pubsub = redis::Client::open(redis)
+        .expect("redis url")
+        .get_async_pubsub()
+        .await
+        .expect("the fake gateway reaches Redis");
+    pubsub
+        .subscribe(reload_repro::protocol::NOTIFICATION_CHANNEL)
+        .await
+        .expect("the fake gateway subscribes");
+    tokio::spawn(async move {
+        let mut messages = pubsub.into_on_message();
+        while futures::StreamExt::next(&mut messages).await.is_some() {}
+    });
     let app = Router::new()
-        .route("/tyk/apis", get(|| async { "[]\n" }))
+        .route(
+            "/tyk/apis",
+            get(|| async { r#"[{"api_id":"fake","org_id":"monarch"}]"# }),
+        )
         .route("/hello", get(|| async { r#"{"version":"fake"}"# }))
         .route(
             "/tyk/keys/create",
@@ -249,7 +286,7 @@ fn assert_written(dir: &RunDir, summary: &Summary) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_gateway_killed_mid_run_ends_as_a_hang_whose_reason_shows_the_refused_connections() {
+async fn a_gateway_killed_mid_run_is_unresponsive_and_its_reason_shows_the_refused_connections() {
     let redis = TestRedis::start();
     let dashboard = start_dashboard(&redis.url, SMALL_POOL).await.unwrap();
     let mut gateway = crashable_stub(&redis.url, &dashboard.url, bind_any(), FAST_STUB);
@@ -277,7 +314,8 @@ async fn a_gateway_killed_mid_run_ends_as_a_hang_whose_reason_shows_the_refused_
     let (dir, summary) = run_with(&argv).await.expect("run completes");
     crash.await.unwrap();
 
-    assert_eq!(summary.verdict, Verdict::Hang, "{}", summary.reason);
+    // Issue 14: a dead gateway is not the lost-trigger hang.
+    assert_eq!(summary.verdict, Verdict::Unresponsive, "{}", summary.reason);
     assert!(
         summary.scenarios.succeeded > 0,
         "it worked before the crash"
@@ -340,10 +378,18 @@ async fn a_gateway_restarted_on_the_same_port_mid_run_passes_with_the_outage_in_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_gateway_slower_than_the_request_timeout_ends_as_a_hang_showing_the_timeouts() {
+async fn a_gateway_slower_than_the_request_timeout_is_unresponsive_showing_the_timeouts() {
     let redis = TestRedis::start();
     let dashboard = start_dashboard(&redis.url, SMALL_POOL).await.unwrap();
-    let gateway = fake_gateway(StatusCode::OK, "{}", Duration::from_secs(5)).await;
+    let gateway = fake_gateway(
+        &redis.url,
+        &dashboard.url,
+        DEFAULT_NODE_SECRET,
+        StatusCode::OK,
+        "{}",
+        Duration::from_secs(5),
+    )
+    .await;
     let out = tempfile::tempdir().unwrap();
     let argv = run_argv(
         &gateway,
@@ -365,7 +411,8 @@ async fn a_gateway_slower_than_the_request_timeout_ends_as_a_hang_showing_the_ti
     let began = Instant::now();
     let (dir, summary) = run_with(&argv).await.expect("run completes");
 
-    assert_eq!(summary.verdict, Verdict::Hang, "{}", summary.reason);
+    // Issue 14: attempts that all time out are a gateway that stopped answering, not a hang.
+    assert_eq!(summary.verdict, Verdict::Unresponsive, "{}", summary.reason);
     assert_eq!(summary.scenarios.succeeded, 0);
     assert!(summary.reason.contains("timed out"), "{}", summary.reason);
     assert!(
@@ -381,7 +428,15 @@ async fn a_gateway_slower_than_the_request_timeout_ends_as_a_hang_showing_the_ti
 async fn a_fatal_answer_ends_quickly(status: StatusCode, body: &'static str, needle: &str) {
     let redis = TestRedis::start();
     let dashboard = start_dashboard(&redis.url, SMALL_POOL).await.unwrap();
-    let gateway = fake_gateway(status, body, Duration::ZERO).await;
+    let gateway = fake_gateway(
+        &redis.url,
+        &dashboard.url,
+        DEFAULT_NODE_SECRET,
+        status,
+        body,
+        Duration::ZERO,
+    )
+    .await;
     let out = tempfile::tempdir().unwrap();
     let argv = run_argv(
         &gateway,

@@ -10,3 +10,4 @@ mod fuzz;
 mod run;
 mod stub;
 mod support;
+mod workflow;

@@ -104,6 +104,8 @@ fn args(dashboard: &str, redis: &str, mode: ReloadMode) -> StubArgs {
         per_policy_cost_us: 0,
         stall_after_reloads: None,
         resubscribe_delay: Duration::from_millis(100),
+        subscribe_delay: Duration::ZERO,
+        accept_unknown_policies: false,
     }
 }
 

@@ -70,6 +70,7 @@ fn a_label_directory_with_latest_set_means_that_set_only() {
         runs: per_run.iter().map(|p| p.run_dir.clone()).collect(),
         merged_latency_ms: Default::default(),
         per_run,
+        ..Default::default()
     };
     let set_dir = label.join("set-20261127T102500Z");
     fs::create_dir_all(&set_dir).unwrap();
@@ -79,6 +80,12 @@ fn a_label_directory_with_latest_set_means_that_set_only() {
     let side = load_side(&label).unwrap();
     assert_eq!((side.kind, side.runs.len()), (SideKind::LabelLatestSet, 2));
     assert_eq!(side.runs[1].values.run_dir, "../20261127T102000Z");
+    assert!(
+        side.source
+            .ends_with("pr/set-20261127T102500Z (latest-set)"),
+        "the report names the set it used: {}",
+        side.source
+    );
     let side = load_side(&set_dir).unwrap();
     assert_eq!((side.kind, side.runs.len()), (SideKind::Set, 2));
 }
@@ -186,4 +193,48 @@ fn a_fifo_is_refused_instead_of_blocking() {
         .unwrap();
     assert!(status.success());
     assert!(error_of(&path).contains("not a regular file"));
+}
+
+/// Two runs of one label whose gateway images differ (an old PR build and a new one).
+fn write_mixed_builds(label: &Path) {
+    for (ts, image_id) in [
+        ("20261127T101500Z", "sha256:aaaa"),
+        ("20261127T102000Z", "sha256:bbbb"),
+    ] {
+        let dir = label.join(ts);
+        fs::create_dir_all(&dir).unwrap();
+        let mut s = sample_summary();
+        s.environment = Some(serde_json::json!({
+            "gateway": {"image": "tyk:pr", "image_id": image_id, "repo_digests": []},
+            "compose_sha256": "c", "gateway_config_sha256": "g"
+        }));
+        fs::write(dir.join("summary.json"), serde_json::to_vec(&s).unwrap()).unwrap();
+    }
+}
+
+#[test]
+fn a_side_mixing_two_gateway_builds_is_refused_naming_both() {
+    let tmp = tempfile::tempdir().unwrap();
+    let label = tmp.path().join("pr");
+    write_mixed_builds(&label);
+    let err = load_side_checked(&label, false).unwrap_err().to_string();
+    assert!(err.contains("gateway image id"), "{err}");
+    assert!(err.contains("aaaa") && err.contains("bbbb"), "{err}");
+    assert!(err.contains("--force"), "{err}");
+}
+
+#[test]
+fn a_mixed_side_compared_with_force_carries_a_warning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let label = tmp.path().join("pr");
+    write_mixed_builds(&label);
+    let side = load_side_checked(&label, true).unwrap();
+    assert_eq!(side.runs.len(), 2);
+    assert!(
+        side.warnings
+            .iter()
+            .any(|w| w.contains("gateway image id") && w.contains("--force")),
+        "{:?}",
+        side.warnings
+    );
 }

@@ -172,6 +172,16 @@ fn markdown_shows_verdict_results_top_rows_and_config() {
     | Initial policies | 80400 |
 
     Files: [report.txt](report.txt), [scenarios.jsonl](scenarios.jsonl), [fetches.json](fetches.json).
+
+    ## Plots
+
+    ![time to a usable key, all scenarios](time-to-usable.svg)
+
+    ![latency by policy index](latency-by-index.svg)
+
+    ![per-second timeline with reloads](timeline.svg)
+
+    All of it on one page: [report.html](report.html).
     "#);
 }
 

@@ -106,7 +106,15 @@ async fn secrets_echoed_back_by_a_failing_gateway_are_redacted_everywhere() {
         format!("bad request from secret={GATEWAY_SECRET} node={NODE_SECRET} token={ADMIN_TOKEN}")
             .into_boxed_str(),
     );
-    let gateway = fake_gateway(StatusCode::BAD_GATEWAY, body, Duration::ZERO).await;
+    let gateway = fake_gateway(
+        &stack.redis.url,
+        &stack.dashboard.url,
+        NODE_SECRET,
+        StatusCode::BAD_GATEWAY,
+        body,
+        Duration::ZERO,
+    )
+    .await;
     let out = tempfile::tempdir().unwrap();
     let logs = tempfile::tempdir().unwrap();
     let flags = secret_flags(&["--rate", "50", "--duration", "1s", "--backoff", "fine"]);

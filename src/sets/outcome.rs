@@ -1,0 +1,275 @@
+//! What a finished set of runs means: its exit status and the cross-run lines printed at the end.
+//!
+//! Pure functions of the runs' verdicts and figures, so the exit-code table in the README and in
+//! `--help` is tested here once, whatever drives the runs (compose, native, CI).
+
+use std::fmt::Write as _;
+
+use crate::shutdown::Signal;
+use crate::summary::Verdict;
+
+/// The exit-status table of a run or a set (`scripts/repro.sh`, `reload-repro set finish`).
+pub const EXIT_CODES_HELP: &str = "\
+Exit status of a run or a set (scripts/repro.sh, make repro, reload-repro set finish):
+  0    every run ended with the expected verdict (--expect / EXPECT=, default pass)
+  1    a run measured another verdict: with the default expectation, the gateway failed
+       (hang, unresponsive); with --expect hang, a run that passed
+  2    the kit could not measure: infra_error (service not ready, missing image, wrong
+       secret), bad options, no kit image, no Docker
+  130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM
+GNU make turns every non-zero status into 2: call scripts/repro.sh and scripts/diff.sh
+directly (as the CI workflow does) when the exact status matters.";
+
+/// Which verdicts count as success of a call: `--expect pass`, `--expect hang`, `--expect pass,hang`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expect(pub Vec<Verdict>);
+
+impl Expect {
+    /// Parses a comma-separated list of verdict names (`pass`, `hang`, `infra_error`, …).
+    pub fn parse(text: &str) -> Result<Expect, String> {
+        let mut verdicts = Vec::new();
+        for name in text.split(',').map(str::trim) {
+            let verdict: Verdict = serde_json::from_value(serde_json::Value::String(name.into()))
+                .map_err(|_| {
+                format!(
+                    "`{name}` is not a verdict: use a verdict as summary.json names it \
+                     (pass, hang, infra_error, interrupted, …), several separated by commas"
+                )
+            })?;
+            if !verdicts.contains(&verdict) {
+                verdicts.push(verdict);
+            }
+        }
+        Ok(Expect(verdicts))
+    }
+
+    /// The list as given, e.g. `pass,hang`.
+    pub fn names(&self) -> String {
+        let names: Vec<&str> = self.0.iter().map(|v| v.as_str()).collect();
+        names.join(",")
+    }
+}
+
+impl Default for Expect {
+    fn default() -> Self {
+        Expect(vec![Verdict::Pass])
+    }
+}
+
+/// The exit status of a set: see [`EXIT_CODES_HELP`]. `signal` is one the caller caught itself
+/// (e.g. while the stack was starting, before any runner could record it).
+pub fn exit_code(
+    verdicts: &[(Verdict, Option<Signal>)],
+    expect: &Expect,
+    caught: Option<Signal>,
+) -> u8 {
+    if let Some(signal) = caught {
+        return signal.exit_code();
+    }
+    if let Some(signal) = verdicts.iter().find_map(|(v, s)| {
+        (*v == Verdict::Interrupted && !expect.0.contains(v))
+            .then(|| s.unwrap_or(Signal::Interrupt))
+    }) {
+        return signal.exit_code();
+    }
+    if verdicts.is_empty() {
+        return 2;
+    }
+    if verdicts.iter().all(|(v, _)| expect.0.contains(v)) {
+        return 0;
+    }
+    let unexpected_infra = verdicts
+        .iter()
+        .any(|(v, _)| *v == Verdict::InfraError && !expect.0.contains(v));
+    if unexpected_infra { 2 } else { 1 }
+}
+
+/// The figures of one run that the cross-run lines reduce.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunFigures {
+    /// The run's verdict.
+    pub verdict: Verdict,
+    /// Time to usable: median latency of the scenarios that got their key, milliseconds.
+    pub time_to_usable_ms: Option<f64>,
+    /// Outstanding scenarios over scheduled ones, 0 to 1.
+    pub outstanding_share: Option<f64>,
+}
+
+/// Median of the values (mean of the middle two for an even count).
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    Some(if v.len().is_multiple_of(2) {
+        (v[mid - 1] + v[mid]) / 2.0
+    } else {
+        v[mid]
+    })
+}
+
+/// The hyperfine-style lines printed at the end of every set, e.g.
+/// `Verdicts: hang 2/2`, `Time to usable: 812 ms median (range 640 ms … 905 ms, 2 runs)`.
+pub fn cross_run_lines(
+    label: &str,
+    set_name: &str,
+    runs: &[RunFigures],
+    expect: &Expect,
+) -> String {
+    let n = runs.len();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Set {set_name} of {label}: {n} run(s), expected {}",
+        expect.names()
+    );
+    let mut counts: Vec<(Verdict, usize)> = Vec::new();
+    for r in runs {
+        match counts.iter_mut().find(|(v, _)| *v == r.verdict) {
+            Some((_, c)) => *c += 1,
+            None => counts.push((r.verdict, 1)),
+        }
+    }
+    let verdicts: Vec<String> = counts
+        .iter()
+        .map(|(v, c)| format!("{} {c}/{n}", v.as_str()))
+        .collect();
+    let _ = writeln!(
+        out,
+        "  Verdicts:        {}",
+        if verdicts.is_empty() {
+            "none (no run finished)".to_owned()
+        } else {
+            verdicts.join(", ")
+        }
+    );
+    let times: Vec<f64> = runs.iter().filter_map(|r| r.time_to_usable_ms).collect();
+    match median(&times) {
+        Some(m) => {
+            let lo = times.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = times.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let _ = writeln!(
+                out,
+                "  Time to usable:  {} median (range {} … {}, {} of {n} runs; p50 of the \
+                 scenarios that got their key)",
+                ms(m),
+                ms(lo),
+                ms(hi),
+                times.len()
+            );
+        }
+        None => {
+            let _ = writeln!(out, "  Time to usable:  no scenario got its key in any run");
+        }
+    }
+    let hangs = runs.iter().filter(|r| r.verdict == Verdict::Hang).count();
+    let shares: Vec<f64> = runs.iter().filter_map(|r| r.outstanding_share).collect();
+    let outstanding = median(&shares)
+        .map(|s| format!("; outstanding {:.1} % median", s * 100.0))
+        .unwrap_or_default();
+    let _ = writeln!(out, "  Hangs:           {hangs}/{n}{outstanding}");
+    out
+}
+
+fn ms(v: f64) -> String {
+    if v >= 10_000.0 {
+        format!("{:.1} s", v / 1000.0)
+    } else {
+        format!("{v:.0} ms")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runs(vs: &[Verdict]) -> Vec<(Verdict, Option<Signal>)> {
+        vs.iter().map(|v| (*v, None)).collect()
+    }
+
+    #[test]
+    fn the_exit_codes_follow_the_table() {
+        use Verdict::*;
+        let pass = Expect::default();
+        assert_eq!(exit_code(&runs(&[Pass, Pass]), &pass, None), 0);
+        assert_eq!(exit_code(&runs(&[Pass, Hang]), &pass, None), 1);
+        assert_eq!(exit_code(&runs(&[Hang, InfraError]), &pass, None), 2);
+        assert_eq!(exit_code(&runs(&[]), &pass, None), 2, "nothing measured");
+        assert_eq!(exit_code(&runs(&[Pass, Interrupted]), &pass, None), 130);
+        assert_eq!(
+            exit_code(&[(Interrupted, Some(Signal::Terminate))], &pass, None),
+            143
+        );
+        assert_eq!(
+            exit_code(&runs(&[Pass]), &pass, Some(Signal::Terminate)),
+            143
+        );
+    }
+
+    #[test]
+    fn expect_names_the_verdicts_that_count_as_success() {
+        use Verdict::*;
+        let hang = Expect::parse("hang").unwrap();
+        assert_eq!(exit_code(&runs(&[Hang, Hang]), &hang, None), 0);
+        assert_eq!(exit_code(&runs(&[Hang, Pass]), &hang, None), 1);
+        let either = Expect::parse("pass, hang").unwrap();
+        assert_eq!(exit_code(&runs(&[Hang, Pass]), &either, None), 0);
+        assert_eq!(exit_code(&runs(&[Hang, InfraError]), &either, None), 2);
+        let infra = Expect::parse("infra_error").unwrap();
+        assert_eq!(exit_code(&runs(&[InfraError]), &infra, None), 0);
+    }
+
+    #[test]
+    fn an_unknown_expected_verdict_is_refused_naming_it() {
+        let err = Expect::parse("pass,hnag").unwrap_err();
+        assert!(err.contains("`hnag`"), "{err}");
+    }
+
+    #[test]
+    fn the_cross_run_lines_give_verdict_counts_median_and_range() {
+        let figures = [
+            RunFigures {
+                verdict: Verdict::Hang,
+                time_to_usable_ms: Some(640.0),
+                outstanding_share: Some(0.3),
+            },
+            RunFigures {
+                verdict: Verdict::Hang,
+                time_to_usable_ms: Some(905.0),
+                outstanding_share: Some(0.2),
+            },
+            RunFigures {
+                verdict: Verdict::Pass,
+                time_to_usable_ms: Some(812.0),
+                outstanding_share: Some(0.0),
+            },
+        ];
+        let text = cross_run_lines(
+            "2.9.4",
+            "set-20261201T100000Z",
+            &figures,
+            &Expect::default(),
+        );
+        assert!(
+            text.contains("set-20261201T100000Z of 2.9.4: 3 run(s)"),
+            "{text}"
+        );
+        assert!(text.contains("hang 2/3, pass 1/3"), "{text}");
+        assert!(
+            text.contains("812 ms median (range 640 ms … 905 ms, 3 of 3 runs"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Hangs:           2/3; outstanding 20.0 % median"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_median_of_an_even_count_is_the_mean_of_the_middle_two() {
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median(&[]), None);
+    }
+}
