@@ -2,14 +2,18 @@
 //! can be exercised where no Tyk image exists. Its version string always says `stub`: its
 //! numbers are never results.
 //!
-//! Parts: [`control`] (the control API), [`reload`] (scheduling state machine and loop),
-//! [`policies`] (the policy fetch), [`subscriber`] (Redis notifications), [`publisher`]
-//! (group reloads), [`state`] (what they share).
+//! Parts: [`control`] (the control API), [`reload`] (the scheduling state machines and the task
+//! that drives them), [`cost`] (what a reload costs), [`policies`] (the policy fetch),
+//! [`subscriber`] (Redis notifications), [`publisher`] (group reloads), [`state`] (what they
+//! share).
 //!
-//! A reload fetches the policy list at its START, then spends the programmed cost, and the new
-//! set becomes visible at its END: the window in which v2.9.4 scheduling loses triggers.
+//! A reload fetches the policy list at its START, parses it (v2.9.4 mode: one log line per
+//! policy), burns CPU up to the modelled cost, swaps the new set in, then spends the API part of
+//! the cost: from the fetch to the end it is the window in which v2.9.4 scheduling loses
+//! triggers. docs/stub-calibration.md ties each default to a figure measured on real Tyk.
 
 pub mod control;
+pub mod cost;
 pub mod policies;
 pub mod publisher;
 pub mod reload;
@@ -24,6 +28,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use cost::{ReloadCost, ReloadWork};
 pub use state::{StubConfig, StubState, StubStats};
 
 /// How long in-flight requests get to finish after a shutdown signal.
@@ -78,12 +83,29 @@ pub struct StubArgs {
     /// Reload loop tick (the gateway's is 1s), e.g. `1s`, `200ms`.
     #[arg(long, env = "REPRO_TICK", default_value = "1s", value_parser = humantime::parse_duration)]
     pub tick: Duration,
-    /// Fixed cost of one reload in milliseconds (spent after the fetch).
-    #[arg(long, env = "REPRO_RELOAD_COST_MS", default_value_t = 0)]
+    /// Fixed part of one reload's cost in milliseconds, spent before the new policies are
+    /// swapped in. With the per-policy default, one reload of 80,400 policies takes ~1.97 s:
+    /// real v2.9.4 and the fix took 0.84–4.3 s per reload at the seed load on 2 busy cores.
+    #[arg(long, env = "REPRO_RELOAD_COST_MS", default_value_t = 200)]
     pub reload_cost_ms: u64,
-    /// Extra reload cost per policy loaded, in microseconds (80k policies × 10 ≈ 0.8 s).
-    #[arg(long, env = "REPRO_PER_POLICY_COST_US", default_value_t = 0)]
+    /// Reload cost per policy in the fetched list, in microseconds (22 × 80,400 ≈ 1.77 s).
+    /// Calibrated so that at the seed load v2.9.4 mode loses 74–970 of 2,500 policies with 3–4
+    /// fetches, and the fix's newest keys take ~2 s, as on the real builds.
+    #[arg(long, env = "REPRO_PER_POLICY_COST_US", default_value_t = 22)]
     pub per_policy_cost_us: u64,
+    /// Share (0–1) of the per-policy cost spent before the swap; the rest is the API part of the
+    /// reload (still running, new policies already visible). 0.6: keys become usable ~1.26 s
+    /// into a reload at 80,400 policies.
+    #[arg(long, env = "REPRO_SWAP_SHARE", default_value_t = 0.6)]
+    pub swap_share: f64,
+    /// How the modelled cost beyond the real work (fetch, parse, log) is spent: `busy` burns
+    /// CPU like a real reload, `sleep` only waits.
+    #[arg(long, env = "REPRO_RELOAD_WORK", value_enum, default_value = "busy")]
+    pub reload_work: ReloadWork,
+    /// v2.9.4 mode: do NOT log one INFO line per policy per reload (the real v2.9.4 does, ~10 MB
+    /// per reload at 80k policies; the fix logs them at debug, as the stub's fixed mode does).
+    #[arg(long, env = "REPRO_NO_POLICY_LOG")]
+    pub no_policy_log: bool,
     /// After this many reloads, never reload again (triggers still accepted and logged).
     #[arg(long, env = "REPRO_STALL_AFTER_RELOADS")]
     pub stall_after_reloads: Option<u64>,
@@ -105,6 +127,9 @@ impl std::fmt::Debug for StubArgs {
             .field("tick", &self.tick)
             .field("reload_cost_ms", &self.reload_cost_ms)
             .field("per_policy_cost_us", &self.per_policy_cost_us)
+            .field("swap_share", &self.swap_share)
+            .field("reload_work", &self.reload_work)
+            .field("no_policy_log", &self.no_policy_log)
             .field("stall_after_reloads", &self.stall_after_reloads)
             .field("resubscribe_delay", &self.resubscribe_delay)
             .finish()
@@ -123,14 +148,25 @@ impl StubArgs {
                 self.dashboard
             );
         }
+        if !(0.0..=1.0).contains(&self.swap_share) {
+            anyhow::bail!(
+                "--swap-share {} must be between 0 and 1 (e.g. 0.6)",
+                self.swap_share
+            );
+        }
         Ok(StubConfig {
             mode: self.reload_mode,
             secret: self.secret.clone(),
             node_secret: self.node_secret.clone(),
             allow_insecure: self.allow_insecure,
             dashboard: self.dashboard.clone(),
-            reload_cost: Duration::from_millis(self.reload_cost_ms),
-            per_policy_cost: Duration::from_micros(self.per_policy_cost_us),
+            cost: ReloadCost {
+                base: Duration::from_millis(self.reload_cost_ms),
+                per_policy: Duration::from_micros(self.per_policy_cost_us),
+                swap_share: self.swap_share,
+                work: self.reload_work,
+            },
+            log_policies: self.reload_mode == ReloadMode::V294 && !self.no_policy_log,
             stall_after_reloads: self.stall_after_reloads,
         })
     }
@@ -175,6 +211,7 @@ pub async fn serve(
     tracing::info!(
         version = version_string(args.reload_mode),
         address = %listener.local_addr()?,
+        reload_cost = %state.config.cost.describe(80_400),
         "Stub gateway starting (a test double, not Tyk)"
     );
     let trip = token.clone();
