@@ -185,8 +185,17 @@ impl StubState {
     /// point; swap the new set in ("Policies found"); then the API part of the cost. Fetching
     /// first is what lets v2.9.4 miss changes made mid-reload.
     pub async fn reload_policies(&self) {
-        let began = std::time::Instant::now();
         tracing::info!("reload: initiating");
+        self.load_policies(self.config.cost).await;
+    }
+
+    /// The startup load: fetch, parse, log and swap, without the modelled cost.
+    pub async fn load_policies_at_startup(&self) {
+        self.load_policies(ReloadCost::FREE).await;
+    }
+
+    async fn load_policies(&self, cost: ReloadCost) {
+        let began = std::time::Instant::now();
         let nonce = self
             .nonce
             .lock()
@@ -200,7 +209,6 @@ impl StubState {
             &nonce,
         )
         .await;
-        let cost = self.config.cost;
         let log_policies = self.config.log_policies;
         let known = self.current_policies().len();
         let stop = self.shutdown.clone();

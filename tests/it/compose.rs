@@ -296,7 +296,7 @@ fn the_stub_in_v294_mode_hangs_with_full_evidence_and_leaves_nothing_running() {
     };
     let label = unique_label("hang");
     let mut env = SELFTEST_ENV.to_vec();
-    env.push(("STUB_RELOAD_COST_MS", "6000"));
+    env.push(("STUB_RELOAD_COST_MS", "1950"));
     let run = run_script(
         results.path(),
         &label,
@@ -334,7 +334,7 @@ fn the_stub_in_fixed_mode_passes_with_full_evidence_and_leaves_nothing_running()
     };
     let label = unique_label("pass");
     let mut env = SELFTEST_ENV.to_vec();
-    env.push(("STUB_RELOAD_COST_MS", "300"));
+    env.push(("STUB_RELOAD_COST_MS", "1950"));
     let run = run_script(
         results.path(),
         &label,
