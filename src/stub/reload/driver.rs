@@ -24,6 +24,8 @@ use crate::stub::state::StubState;
 pub struct ReloadQueue<W> {
     scheduler: Mutex<Scheduler<W>>,
     wake: Notify,
+    /// Set once the driver has delivered its first tick.
+    first_tick: tokio::sync::watch::Sender<bool>,
 }
 
 impl<W> ReloadQueue<W> {
@@ -32,7 +34,15 @@ impl<W> ReloadQueue<W> {
         Self {
             scheduler: Mutex::new(Scheduler::new(mode, stall_after_reloads)),
             wake: Notify::new(),
+            first_tick: tokio::sync::watch::Sender::new(false),
         }
+    }
+
+    /// Resolves once the driver has delivered its first tick (at once if it has).
+    pub async fn first_tick_taken(&self) {
+        let mut seen = self.first_tick.subscribe();
+        // The sender lives as long as `self`: an error cannot happen while we borrow it.
+        let _ = seen.wait_for(|taken| *taken).await;
     }
 
     /// The scheduler; a panic elsewhere must not wedge every later trigger, so poison is ignored.
@@ -89,6 +99,7 @@ pub async fn drive_reloads<W, R, F>(
             }
             _ = ticker.tick() => {
                 queue.lock().tick();
+                queue.first_tick.send_replace(true);
             }
             _ = queue.wake.notified() => {}
         }
