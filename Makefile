@@ -19,14 +19,13 @@ LABEL ?= $(TYK)
 REPRO_IMAGE ?= reload-repro:local
 ## Deadline for the selftest runs (a bound only: the stall timeout ends the v2.9.4 run first).
 SELFTEST_DEADLINE ?= 30s
-## Policies served before the load (the selftest uses fewer: the stub simulates the reload cost).
-SELFTEST_INITIAL_POLICIES ?= 2000
-## Load duration of the selftest runs (pinned: the v2.9.4 run's certainty depends on it).
+## Policies served before the load: the seed's 80,400, so the stub's reload costs what a real one does.
+SELFTEST_INITIAL_POLICIES ?= 80400
+## Load duration of the selftest runs (pinned: the v2.9.4 run's certainty depends on it, see below).
 SELFTEST_DURATION ?= 5s
-## Stub reload cost in the v2.9.4 run: must exceed SELFTEST_DURATION by the 1 s tick (see below).
-SELFTEST_HANG_COST_MS ?= 6000
-## Stub reload cost in the fixed run: modest, so every scenario gets its key within seconds.
-SELFTEST_PASS_COST_MS ?= 300
+## Stub reload cost, the SAME in both runs: fixed part (ms) and per policy (µs); the stub's defaults.
+SELFTEST_RELOAD_COST_MS ?= 200
+SELFTEST_PER_POLICY_COST_US ?= 22
 ## Verdict(s) that count as success of `make repro`, comma-separated (default pass).
 EXPECT ?=
 ## Where results go (default results/).
@@ -88,20 +87,30 @@ kit-image: ## Build the kit image from source unless it exists (make repro does 
 	    "from source (no registry for the rust and debian images?): see README, 'Offline" \
 	    "machines' (make images-offline)" >&2; exit 2; }; fi
 
-# Why the v2.9.4 run always hangs: the stub's first reload starts at its next 1 s tick (<= 1 s
-# into the load), fetches the policies at its start and then takes SELFTEST_HANG_COST_MS, longer
-# than the whole load. Every trigger during it is only "already queued" (counted as served), and
-# nothing triggers after the last add, so every policy added after that one fetch is lost: certain,
-# not a race. The fixed run queues those triggers for the next tick, so it passes. `fine` backoff
-# (retries up to 1 s apart) and a 10 s stall timeout end both runs in well under a minute.
+# Both runs use one stub reload cost (SELFTEST_RELOAD_COST_MS + SELFTEST_PER_POLICY_COST_US per
+# policy, CPU-burning: ~2.0 s per reload at 80,400 policies, as the real v2.9.4 and fix took on 2
+# busy cores), so the selftest tells the fix from the bug, not a fast gateway from a slow one.
+# Why the v2.9.4 run always hangs: a reload longer than the 1 s tick ends with a tick waiting, so
+# the next trigger (2 ms later at 500/s) starts the next reload at once; reloads run back to back,
+# fetching ~0, 2.0 and 4.0 s into the 5 s load. Every trigger after the last fetch is "already
+# queued" and nothing triggers after the last add: the last ~1 s of adds (~500 policies) is lost.
+# The only escape is a reload ending in the ~2 ms before the last add; with 2.0 s reloads the
+# ends fall ~1 s away from it, so only a 25 % error in two reloads could bring one there. The
+# fixed run queues those triggers for the next tick and passes. `fine` backoff (retries up to 1 s
+# apart) and a 10 s stall timeout end both runs in well under a minute.
 SELFTEST_ENV = DURATION=$(SELFTEST_DURATION) DEADLINE=$(SELFTEST_DEADLINE) \
-  INITIAL_POLICIES=$(SELFTEST_INITIAL_POLICIES) BACKOFF=fine STALL_TIMEOUT=10s RATE=500 TRIGGER=notify
+  INITIAL_POLICIES=$(SELFTEST_INITIAL_POLICIES) BACKOFF=fine STALL_TIMEOUT=10s RATE=500 TRIGGER=notify \
+  STUB_RELOAD_COST_MS=$(SELFTEST_RELOAD_COST_MS) STUB_PER_POLICY_COST_US=$(SELFTEST_PER_POLICY_COST_US) \
+  STUB_RELOAD_WORK=busy
+SELFTEST_COST = $(SELFTEST_RELOAD_COST_MS) ms + $(SELFTEST_PER_POLICY_COST_US) µs/policy \
+  (~$$(( ($(SELFTEST_RELOAD_COST_MS) * 1000 + $(SELFTEST_PER_POLICY_COST_US) * $(SELFTEST_INITIAL_POLICIES)) / 1000 )) ms \
+  per reload at $(SELFTEST_INITIAL_POLICIES) policies, CPU-burning)
 
-selftest: ## Offline proof: the stub gateway in v2.9.4 mode must hang, in fixed mode pass.
-	$(SELFTEST_ENV) STUB_RELOAD_COST_MS=$(SELFTEST_HANG_COST_MS) \
-	  scripts/repro.sh --stub v2.9.4 --expect hang
-	$(SELFTEST_ENV) STUB_RELOAD_COST_MS=$(SELFTEST_PASS_COST_MS) \
-	  scripts/repro.sh --stub fixed --expect pass
+selftest: ## Offline proof: the stub gateway in v2.9.4 mode must hang, in fixed mode pass, at one reload cost.
+	@echo "selftest: both modes at the same stub reload cost: $(SELFTEST_COST)"
+	$(SELFTEST_ENV) scripts/repro.sh --stub v2.9.4 --expect hang
+	$(SELFTEST_ENV) scripts/repro.sh --stub fixed --expect pass
+	@echo "selftest: passed — v2.9.4 hung and fixed passed at the same reload cost: $(SELFTEST_COST)"
 
 image: ## Build the kit image from source (needs Docker Hub's rust and debian images).
 	$(DOCKER) build -t $(REPRO_IMAGE) .

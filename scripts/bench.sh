@@ -3,7 +3,8 @@
 # `make bench` calls this. Everything runs natively on loopback: a private redis-server, the
 # dashboard mock, the stub gateway and the runner (release build), each on a free port.
 #
-# Sections (pick with BENCH_SECTIONS, default "mock compress micro runner large calib"):
+# Sections (pick with BENCH_SECTIONS, default "mock compress micro runner large calib"; also
+# "stub" and "limits", the CPU-burning stub at the seed load and the kit's largest load):
 #   mock     /system/policies latency at 82,905 / 100,000 / 1,000,000 policies (curl, keep-alive),
 #            add-policy latency alone and with 2 concurrent fetch loops, RSS of the mock.
 #   compress would gzip help a gateway on loopback? (gzip/gunzip of the real body vs transfer)
@@ -11,6 +12,8 @@
 #   runner   500/s at 80,400 policies, then rate steps against the stub (fixed, cost 0, tick 100ms).
 #   large    one long run (BENCH_LARGE_SCENARIOS, default 200,000) for memory per scenario.
 #   calib    stub cost 300 ms on a 1 s tick vs the latency model.
+#   stub     the stub's default (CPU-burning) model at the seed load, BENCH_STUB_RUNS (5) per mode.
+#   limits   rate steps (BENCH_LIMIT_RATES) and pool sizes (BENCH_LIMIT_POLICIES) against it.
 #
 # Knobs: BENCH_OUT (default results/bench/<UTC>), BENCH_RATES ("500 1000 2000 5000 8000"),
 # BENCH_STEP_DURATION (5s), BENCH_LARGE_SCENARIOS (200000), BENCH_LARGE_RATE (2000),
@@ -122,10 +125,15 @@ start_mock() { # policies name → sets mock_pid mock_url
   wait_http "$mock_url/health" "the dashboard mock ($1 policies)" 120
 }
 
-start_stub() { # tick cost_ms name → sets stub_pid stub_url
-  local port; port="$(free_port)"
+# Without extra flags: fixed mode, a sleeping fixed cost and no per-policy cost (the runner steps
+# and the latency-model calibration measure the kit, not the reload model). With a mode and extra
+# flags (the stub section): exactly those, on top of the stub's calibrated defaults.
+start_stub() { # tick cost_ms name [mode [flags…]] → sets stub_pid stub_url
+  local port mode="${4:-fixed}" extra=("${@:5}"); port="$(free_port)"
+  (($# > 3)) || extra=(--per-policy-cost-us 0 --reload-work sleep)
   "$bin" stub-gateway --listen "127.0.0.1:$port" --dashboard "$mock_url" --redis "$redis_url" \
-    --reload-mode fixed --tick "$1" --reload-cost-ms "$2" >"$out/logs/stub-$3.log" 2>&1 &
+    --reload-mode "$mode" --tick "$1" --reload-cost-ms "$2" "${extra[@]}" \
+    >"$out/logs/stub-$3.log" 2>&1 &
   stub_pid=$!; pids+=("$stub_pid")
   stub_url="http://127.0.0.1:$port"
   wait_http "$stub_url/tyk/apis" "the stub gateway" 60
@@ -322,6 +330,57 @@ section_large() {
   emit ""
 }
 
+# ---- the CPU-burning stub at the seed load, and the kit's limits -------------------------------
+# stub: BENCH_STUB_RUNS fresh stacks per mode at the seed load (500/s for 5 s, 80,400 policies,
+# notify, seed backoff) against the stub's DEFAULT reload model (CPU-burning, v2.9.4 logging one
+# line per policy): its hang / pass signature and the runner's lag while the stub burns the cores.
+# limits: rate steps and pool-size steps against the same stub (fixed mode), for the largest load
+# the kit holds on this machine.
+stub_row() { # summary.json → one row
+  jq -r 'def r(x): if x == null then "-" else (x * 100 | round / 100 | tostring) end;
+    "| \(.gateway.version // "-") | \(.config.rate_per_s // .config.rate // "-") | \(.config.initial_policies) | "
+    + "\(.verdict) | \(.scenarios.outstanding) | \(.reloads.policy_fetches) | "
+    + "\(r(.reloads.last_fetch_after_last_add_s)) | \(r(.scheduler.lag_p50_ms)) | "
+    + "\(r(.scheduler.lag_p99_ms)) | \(.scheduler.late_starts) of \(.scenarios.started) | "
+    + "\(r(.latency_ms.p50)) | \(r(.latency_ms.p99)) |"' "$1" | tee -a "$report"
+}
+stub_header() {
+  emit "| gateway | rate /s | policies | verdict | outstanding | fetches | last fetch − last add s | lag p50 ms | lag p99 ms | late (>10 ms) | latency p50 ms | latency p99 ms |"
+  emit "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+}
+stub_run() { # name mode policies rate duration backoff
+  start_mock "$3" "$1"; start_stub 1s 200 "$1" "$2"
+  "$bin" run --gateway "$stub_url" --dashboard "$mock_url" --redis "$redis_url" --rate "$4" \
+    --duration "$5" --trigger notify --backoff "$6" --stall-timeout 30s --wait-ready 60s \
+    --out "$out/runs" --label "$1" --quiet >"$out/logs/run-$1.log" 2>&1 || true
+  stop_pid "$stub_pid"; stop_pid "$mock_pid"
+  [[ -s "$out/runs/$1/latest/summary.json" ]] || die "no summary for $1: see $out/logs/run-$1.log"
+  stub_row "$out/runs/$1/latest/summary.json"
+}
+section_stub() {
+  local runs="${BENCH_STUB_RUNS:-5}" mode i
+  emit "## The stub's default reload model at the seed load ($runs fresh stacks per mode; 500/s for 5 s, 80,400 policies, notify, seed backoff)"
+  emit ""
+  stub_header
+  for mode in v2.9.4 fixed; do
+    for i in $(seq "$runs"); do stub_run "stub-$mode-$i" "$mode" 80400 500 5s seed; done
+  done
+  emit ""
+}
+section_limits() {
+  local rate policies
+  emit "## Limits: the CPU-burning stub (fixed), rate and pool-size steps, 5 s each, fine backoff"
+  emit ""
+  stub_header
+  for rate in ${BENCH_LIMIT_RATES:-500 1000 1500 2000}; do
+    stub_run "limit-rate-$rate" fixed 80400 "$rate" 5s fine
+  done
+  for policies in ${BENCH_LIMIT_POLICIES:-200000 400000}; do
+    stub_run "limit-pool-$policies" fixed "$policies" 500 5s fine
+  done
+  emit ""
+}
+
 # ---- calibration -------------------------------------------------------------------------------
 # Rate 1000/19 per second for 19 s: scenario i starts at 19·i ms (mod 1 s), so the 1,000 starts
 # fall on every millisecond of the tick period exactly once and the mean tick wait is 0.5 s
@@ -388,7 +447,9 @@ for s in $sections; do
     runner) section_runner ;;
     large) section_large ;;
     calib) section_calib ;;
-    *) die "unknown section '$s' in BENCH_SECTIONS (mock compress micro runner large calib)" ;;
+    stub) section_stub ;;
+    limits) section_limits ;;
+    *) die "unknown section '$s' in BENCH_SECTIONS (mock compress micro runner large calib stub limits)" ;;
   esac
 done
 rm -f "$out/body-82905.json"

@@ -251,13 +251,13 @@ async fn drive_load(
         let timeline = timeline.clone();
         let rate = options.rate;
         tokio::spawn(async move {
-            let report = schedule::run_schedule(
+            let report = schedule::run_schedule_on_own_thread(
                 origin.into(),
                 rate,
                 scheduled,
                 LATE_THRESHOLD,
-                &cancel,
-                |seq, at, lag| {
+                cancel,
+                move |seq, at, lag| {
                     let at = at.into_std();
                     counters
                         .started
@@ -272,7 +272,8 @@ async fn drive_load(
                 },
             )
             .await;
-            let _ = done_tx.send(Some(report.last_scheduled.map_or(origin, |t| t.into_std())));
+            let last = report.as_ref().ok().and_then(|r| r.last_scheduled);
+            let _ = done_tx.send(Some(last.map_or(origin, |t| t.into_std())));
             report
         })
     };
@@ -294,7 +295,7 @@ async fn drive_load(
     let stopped_at = Instant::now();
     let end_unix_ms = unix_ms(SystemTime::now());
     cancel.cancel();
-    let schedule_report = scheduler.await?;
+    let schedule_report = scheduler.await??;
     tracker.close();
     let drain = if recheck::wanted(stop.cause().as_ref()) {
         DRAIN_TIMEOUT + recheck::RECHECK_BUDGET

@@ -2,6 +2,12 @@
 //! slow scenario never delays the next start and waits do not drift (oha's model). The lag of
 //! each start behind its instant is recorded: when it grows, the runner is the bottleneck.
 //! Uses tokio's clock so tests can run it on paused time.
+//!
+//! In a run the schedule gets its own OS thread and current-thread runtime
+//! ([`run_schedule_on_own_thread`]): it only sleeps and hands each start to the main runtime, so
+//! its wake-ups never queue behind scenario tasks on busy workers, and the kernel favours a
+//! thread that sleeps almost all the time when it wakes (what keeps starts on time when a
+//! gateway burns both cores).
 
 use std::time::Duration;
 
@@ -73,6 +79,52 @@ pub async fn run_schedule(
     report
 }
 
+/// [`run_schedule`] on a dedicated thread. `start` runs on that thread inside the CALLER's
+/// runtime context, so what it spawns (`tokio::spawn`, a `TaskTracker`) lands on the caller's
+/// runtime. `origin` and the returned instants are the caller's clock (do not use on paused
+/// time: the dedicated runtime has a real clock).
+pub async fn run_schedule_on_own_thread(
+    origin: Instant,
+    rate: f64,
+    count: u64,
+    late_threshold: Duration,
+    cancel: CancellationToken,
+    mut start: impl FnMut(u64, Instant, Duration) + Send + 'static,
+) -> anyhow::Result<ScheduleReport> {
+    let caller = tokio::runtime::Handle::current();
+    let (report_tx, report_rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("repro-schedule".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let _ = report_tx.send(Err(anyhow::anyhow!("schedule runtime: {e}")));
+                    return;
+                }
+            };
+            let report = runtime.block_on(run_schedule(
+                origin,
+                rate,
+                count,
+                late_threshold,
+                &cancel,
+                |seq, at, lag| {
+                    let _caller = caller.enter();
+                    start(seq, at, lag);
+                },
+            ));
+            let _ = report_tx.send(Ok(report));
+        })
+        .map_err(|e| anyhow::anyhow!("cannot start the schedule thread: {e}"))?;
+    report_rx
+        .await
+        .map_err(|_| anyhow::anyhow!("the schedule thread ended without a report"))?
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,5 +191,42 @@ mod tests {
         // The first 10 instants were already a second or less in the past.
         assert_eq!(report.late_starts, 10);
         assert!(report.lag_us.max() >= 900_000);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_own_thread_schedule_spawns_onto_the_callers_runtime() {
+        let origin = Instant::now();
+        let caller = tokio::runtime::Handle::current().id();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let report = run_schedule_on_own_thread(
+            origin,
+            200.0,
+            20,
+            Duration::from_secs(5),
+            CancellationToken::new(),
+            move |seq, _, _| {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let _ = tx.send((seq, tokio::runtime::Handle::current().id()));
+                });
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.started, 20);
+        let mut seen = Vec::new();
+        while let Some((seq, runtime)) = rx.recv().await {
+            assert_eq!(
+                runtime, caller,
+                "scenario {seq} ran on the caller's runtime"
+            );
+            seen.push(seq);
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, (0..20).collect::<Vec<_>>());
+        assert!(
+            origin.elapsed() >= Duration::from_millis(95),
+            "19 gaps of 5 ms"
+        );
     }
 }

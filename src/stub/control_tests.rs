@@ -23,8 +23,8 @@ fn state(mode: ReloadMode) -> Arc<StubState> {
         allow_insecure: false,
         // Never contacted by these tests.
         dashboard: "http://127.0.0.1:9".into(),
-        reload_cost: Duration::ZERO,
-        per_policy_cost: Duration::ZERO,
+        cost: crate::stub::ReloadCost::FREE,
+        log_policies: false,
         stall_after_reloads: None,
     };
     let publisher = Publisher::new("redis://127.0.0.1:9").unwrap();
@@ -133,7 +133,7 @@ async fn blocked_reload_answers_after_the_reload_that_serves_it() {
     }
     assert!(!caller.is_finished());
     assert!(s.lock_scheduler().tick());
-    for waiter in s.lock_scheduler().finish() {
+    for waiter in s.lock_scheduler().finish().0 {
         waiter.send(()).unwrap();
     }
     let (status, body) = tokio::time::timeout(Duration::from_secs(5), caller)

@@ -2,14 +2,18 @@
 //! can be exercised where no Tyk image exists. Its version string always says `stub`: its
 //! numbers are never results.
 //!
-//! Parts: [`control`] (the control API), [`reload`] (scheduling state machine and loop),
-//! [`policies`] (the policy fetch), [`subscriber`] (Redis notifications), [`publisher`]
-//! (group reloads), [`state`] (what they share).
+//! Parts: [`control`] (the control API), [`reload`] (the scheduling state machines and the task
+//! that drives them), [`cost`] (what a reload costs), [`policies`] (the policy fetch),
+//! [`subscriber`] (Redis notifications), [`publisher`] (group reloads), [`state`] (what they
+//! share).
 //!
-//! A reload fetches the policy list at its START, then spends the programmed cost, and the new
-//! set becomes visible at its END: the window in which v2.9.4 scheduling loses triggers.
+//! A reload fetches the policy list at its START, parses it (v2.9.4 mode: one log line per
+//! policy), burns CPU up to the modelled cost, swaps the new set in, then spends the API part of
+//! the cost: from the fetch to the end it is the window in which v2.9.4 scheduling loses
+//! triggers. docs/stub-calibration.md ties each default to a figure measured on real Tyk.
 
 pub mod control;
+pub mod cost;
 pub mod policies;
 pub mod publisher;
 pub mod reload;
@@ -24,6 +28,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use cost::{ReloadCost, ReloadWork};
 pub use state::{StubConfig, StubState, StubStats};
 
 /// How long in-flight requests get to finish after a shutdown signal.
@@ -51,8 +56,25 @@ pub fn version_string(mode: ReloadMode) -> &'static str {
     }
 }
 
+/// What `stub-gateway --help` says about the defaults (docs/stub-calibration.md has the figures).
+const CALIBRATION_HELP: &str = "\
+Reload model (the same in both modes; they differ only in scheduling): a reload of N policies
+takes --reload-cost-ms + N x --per-policy-cost-us, fetch to done, burning CPU (--reload-work busy).
+It fetches at its start, parses the body (v2.9.4 mode: one INFO log line per policy, as the real
+v2.9.4 writes), swaps the new policies in after --reload-cost-ms + --swap-share of the per-policy
+part, then spends the rest (the API part; the reload is still running).
+
+Calibrated on real Tyk at the seed load (500/s for 5 s from 80,400 policies, notify, 2 cores):
+  200 ms + 22 us/policy = ~2.0 s per reload (real v2.9.4 1.1-3.6 s, the fix 0.84-4.3 s);
+  v2.9.4 mode: reloads back to back fetch ~0, 2 and 4 s into the load, the last ~1 s of adds is
+  lost: hang, ~500 of 2,500 outstanding, 3 fetches (real: hang, 74-970, 3-4 fetches);
+  fixed mode: pass, 3-4 fetches (real: pass, 3-6), latency p50 ~2.6-2.9 s (real 2.36 s);
+  v2.9.4 log volume ~44 MB per run under compose (real 48-58 MB).
+Reloads shorter than the 1 s tick leave idle gaps in which a burst may end and escape the hang.";
+
 /// Options of `stub-gateway`.
 #[derive(Clone, clap::Args)]
+#[command(after_long_help = CALIBRATION_HELP)]
 pub struct StubArgs {
     /// Address the control API listens on.
     #[arg(long, env = "REPRO_LISTEN", default_value = "127.0.0.1:8080")]
@@ -78,12 +100,29 @@ pub struct StubArgs {
     /// Reload loop tick (the gateway's is 1s), e.g. `1s`, `200ms`.
     #[arg(long, env = "REPRO_TICK", default_value = "1s", value_parser = humantime::parse_duration)]
     pub tick: Duration,
-    /// Fixed cost of one reload in milliseconds (spent after the fetch).
-    #[arg(long, env = "REPRO_RELOAD_COST_MS", default_value_t = 0)]
+    /// Fixed part of one reload's cost in milliseconds, spent before the new policies are
+    /// swapped in. With the per-policy default, one reload of 80,400 policies takes ~1.97 s:
+    /// real v2.9.4 and the fix took 0.84–4.3 s per reload at the seed load on 2 busy cores.
+    #[arg(long, env = "REPRO_RELOAD_COST_MS", default_value_t = 200)]
     pub reload_cost_ms: u64,
-    /// Extra reload cost per policy loaded, in microseconds (80k policies × 10 ≈ 0.8 s).
-    #[arg(long, env = "REPRO_PER_POLICY_COST_US", default_value_t = 0)]
+    /// Reload cost per policy in the fetched list, in microseconds (22 × 80,400 ≈ 1.77 s).
+    /// Calibrated so that at the seed load v2.9.4 mode loses 74–970 of 2,500 policies with 3–4
+    /// fetches, and the fix's newest keys take ~2 s, as on the real builds.
+    #[arg(long, env = "REPRO_PER_POLICY_COST_US", default_value_t = 22)]
     pub per_policy_cost_us: u64,
+    /// Share (0–1) of the per-policy cost spent before the swap; the rest is the API part of the
+    /// reload (still running, new policies already visible). 0.6: keys become usable ~1.26 s
+    /// into a reload at 80,400 policies.
+    #[arg(long, env = "REPRO_SWAP_SHARE", default_value_t = 0.6)]
+    pub swap_share: f64,
+    /// How the modelled cost beyond the real work (fetch, parse, log) is spent: `busy` burns
+    /// CPU like a real reload, `sleep` only waits.
+    #[arg(long, env = "REPRO_RELOAD_WORK", value_enum, default_value = "busy")]
+    pub reload_work: ReloadWork,
+    /// v2.9.4 mode: do NOT log one INFO line per policy per reload (the real v2.9.4 does, ~10 MB
+    /// per reload at 80k policies; the fix logs them at debug, as the stub's fixed mode does).
+    #[arg(long, env = "REPRO_NO_POLICY_LOG")]
+    pub no_policy_log: bool,
     /// After this many reloads, never reload again (triggers still accepted and logged).
     #[arg(long, env = "REPRO_STALL_AFTER_RELOADS")]
     pub stall_after_reloads: Option<u64>,
@@ -112,6 +151,9 @@ impl std::fmt::Debug for StubArgs {
             .field("tick", &self.tick)
             .field("reload_cost_ms", &self.reload_cost_ms)
             .field("per_policy_cost_us", &self.per_policy_cost_us)
+            .field("swap_share", &self.swap_share)
+            .field("reload_work", &self.reload_work)
+            .field("no_policy_log", &self.no_policy_log)
             .field("stall_after_reloads", &self.stall_after_reloads)
             .field("resubscribe_delay", &self.resubscribe_delay)
             .field("subscribe_delay", &self.subscribe_delay)
@@ -132,14 +174,25 @@ impl StubArgs {
                 self.dashboard
             );
         }
+        if !(0.0..=1.0).contains(&self.swap_share) {
+            anyhow::bail!(
+                "--swap-share {} must be between 0 and 1 (e.g. 0.6)",
+                self.swap_share
+            );
+        }
         Ok(StubConfig {
             mode: self.reload_mode,
             secret: self.secret.clone(),
             node_secret: self.node_secret.clone(),
             allow_insecure: self.allow_insecure,
             dashboard: self.dashboard.clone(),
-            reload_cost: Duration::from_millis(self.reload_cost_ms),
-            per_policy_cost: Duration::from_micros(self.per_policy_cost_us),
+            cost: ReloadCost {
+                base: Duration::from_millis(self.reload_cost_ms),
+                per_policy: Duration::from_micros(self.per_policy_cost_us),
+                swap_share: self.swap_share,
+                work: self.reload_work,
+            },
+            log_policies: self.reload_mode == ReloadMode::V294 && !self.no_policy_log,
             stall_after_reloads: self.stall_after_reloads,
         })
     }
@@ -184,6 +237,7 @@ pub async fn serve(
     tracing::info!(
         version = version_string(args.reload_mode),
         address = %listener.local_addr()?,
+        reload_cost = %state.config.cost.describe(80_400),
         "Stub gateway starting (a test double, not Tyk)"
     );
     let trip = token.clone();
@@ -193,22 +247,30 @@ pub async fn serve(
             _ = trip.cancelled() => {}
         }
     });
-    // The startup load is outside the queue; with the dashboard down the stub starts empty.
+    // Like the gateway, the reload loop (and its ticker) runs from process start: by the time a
+    // load begins it has taken its first tick, so the first trigger starts a reload at once.
+    let tracker = TaskTracker::new();
+    tracker.spawn(reload::run_reload_loop(
+        state.clone(),
+        args.tick,
+        token.clone(),
+    ));
+    // The startup load is outside the queue and costs only its real work (fetch, parse, log):
+    // real gateways take ~0.3 s for it when idle. With the dashboard down the stub starts empty.
+    // The stub answers only once the loop has taken that first tick (~1 s after start, as a
+    // real gateway's slower startup gives): a load started the moment it answers then meets the
+    // loop in the same state whatever the timing, which keeps the v2.9.4 signature certain.
     tokio::select! {
-        _ = state.reload_policies() => {}
+        _ = async {
+            state.load_policies_at_startup().await;
+            state.reloads.first_tick_taken().await;
+        } => {}
         _ = token.cancelled() => return Ok(()),
     }
-
-    let tracker = TaskTracker::new();
     tracker.spawn(subscriber::run_subscriber_after(
         args.subscribe_delay,
         state.clone(),
         args.resubscribe_delay,
-        token.clone(),
-    ));
-    tracker.spawn(reload::run_reload_loop(
-        state.clone(),
-        args.tick,
         token.clone(),
     ));
     tracker.close();

@@ -105,14 +105,15 @@ fn object_id_hex(value: Option<&serde_json::Value>) -> Result<String, String> {
     }
 }
 
-/// Fetches and parses the policy list once, as one gateway reload does.
-pub async fn fetch_policies(
+/// Fetches the policy list body once, as one gateway reload does at its start. The status comes
+/// back with it: v2.9.4 accepts a parseable list whatever the status (only 403 is special).
+pub async fn fetch_policy_body(
     client: &reqwest::Client,
     dashboard: &str,
     node_secret: &str,
     node_id: &str,
     nonce: &str,
-) -> Result<PolicySet, PolicyFetchError> {
+) -> Result<(u16, bytes::Bytes), PolicyFetchError> {
     // Joined blindly, like the gateway: a trailing '/' in the flag gives '//system/policies'.
     let url = format!("{dashboard}/system/policies");
     let reply = client
@@ -132,16 +133,32 @@ pub async fn fetch_policies(
         .bytes()
         .await
         .map_err(|e| PolicyFetchError::Request(format!("{url}: {}", error_chain(&e))))?;
-    // 80k+ policies take tens of milliseconds to parse: keep that off the async workers.
-    // v2.9.4 accepts a parseable list whatever the status (only 403 is special).
-    let parsed = tokio::task::spawn_blocking(move || parse_policy_list(&body))
-        .await
-        .map_err(|e| PolicyFetchError::Request(format!("parser task failed: {e}")))?;
-    let set = parsed.map_err(|detail| PolicyFetchError::Decode { status, detail })?;
+    Ok((status, body))
+}
+
+/// Parses a fetched body with v2.9.4's rules: a decode failure or an empty list keeps the old
+/// policies. CPU-bound (tens of milliseconds at 80k policies): call it off the async workers.
+pub fn parse_fetched(status: u16, body: &[u8]) -> Result<PolicySet, PolicyFetchError> {
+    let set =
+        parse_policy_list(body).map_err(|detail| PolicyFetchError::Decode { status, detail })?;
     if set.ids.is_empty() {
         return Err(PolicyFetchError::Empty);
     }
     Ok(set)
+}
+
+/// Fetches and parses the policy list once (the parse on a blocking thread).
+pub async fn fetch_policies(
+    client: &reqwest::Client,
+    dashboard: &str,
+    node_secret: &str,
+    node_id: &str,
+    nonce: &str,
+) -> Result<PolicySet, PolicyFetchError> {
+    let (status, body) = fetch_policy_body(client, dashboard, node_secret, node_id, nonce).await?;
+    tokio::task::spawn_blocking(move || parse_fetched(status, &body))
+        .await
+        .map_err(|e| PolicyFetchError::Request(format!("parser task failed: {e}")))?
 }
 
 /// `error sending request` alone says nothing: append every cause (refused, timed out, ...).

@@ -10,9 +10,10 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use super::ReloadMode;
-use super::policies::fetch_policies;
+use super::cost::{ReloadCost, ReloadWork, burn_until};
+use super::policies::{PolicyFetchError, PolicySet, fetch_policy_body, parse_fetched};
 use super::publisher::Publisher;
-use super::reload::{Scheduler, TriggerOutcome};
+use super::reload::{ReloadQueue, Scheduler, TriggerOutcome};
 
 /// Settings the running stub needs (validated from [`super::StubArgs`]).
 #[derive(Clone)]
@@ -27,10 +28,10 @@ pub struct StubConfig {
     pub allow_insecure: bool,
     /// Policy connection string (no path).
     pub dashboard: String,
-    /// Fixed cost of one reload.
-    pub reload_cost: Duration,
-    /// Extra cost per policy loaded.
-    pub per_policy_cost: Duration,
+    /// What one reload costs and where the swap falls.
+    pub cost: ReloadCost,
+    /// Log one INFO line per policy per reload (v2.9.4 mode unless turned off).
+    pub log_policies: bool,
     /// Reloads after which the stub stops reloading.
     pub stall_after_reloads: Option<u64>,
 }
@@ -43,8 +44,8 @@ impl std::fmt::Debug for StubConfig {
             .field("node_secret", &"***")
             .field("allow_insecure", &self.allow_insecure)
             .field("dashboard", &self.dashboard)
-            .field("reload_cost", &self.reload_cost)
-            .field("per_policy_cost", &self.per_policy_cost)
+            .field("cost", &self.cost)
+            .field("log_policies", &self.log_policies)
             .field("stall_after_reloads", &self.stall_after_reloads)
             .finish()
     }
@@ -111,8 +112,9 @@ pub struct StubState {
     pub publisher: Publisher,
     /// Cancelled when the stub stops; blocked callers stop waiting then.
     pub shutdown: CancellationToken,
-    scheduler: Mutex<Scheduler<oneshot::Sender<()>>>,
-    /// Swapped whole at the end of a reload, so readers never wait on a 100k-id rebuild.
+    /// The reload scheduling (state machine + wake-up for its driver).
+    pub reloads: ReloadQueue<oneshot::Sender<()>>,
+    /// Swapped whole at the swap point of a reload, so readers never wait on a 100k-id rebuild.
     policies: RwLock<Arc<HashSet<String>>>,
     nonce: Mutex<String>,
     node_id: String,
@@ -131,7 +133,7 @@ impl StubState {
             .pool_idle_timeout(Duration::from_secs(90))
             .build()?;
         Ok(Self {
-            scheduler: Mutex::new(Scheduler::new(config.mode, config.stall_after_reloads)),
+            reloads: ReloadQueue::new(config.mode, config.stall_after_reloads),
             config,
             counters: Counters::default(),
             publisher,
@@ -146,14 +148,12 @@ impl StubState {
 
     /// The scheduler; a panic elsewhere must not wedge every later trigger, so poison is ignored.
     pub fn lock_scheduler(&self) -> MutexGuard<'_, Scheduler<oneshot::Sender<()>>> {
-        self.scheduler
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.reloads.lock()
     }
 
     /// Queues one reload trigger, logging like Tyk; `waiter` fires when a reload serves it.
     pub fn trigger_reload(&self, waiter: Option<oneshot::Sender<()>>) {
-        let outcome = self.lock_scheduler().trigger(waiter);
+        let outcome = self.reloads.trigger(waiter);
         match outcome {
             TriggerOutcome::Queued => tracing::info!("Reload queued"),
             TriggerOutcome::AlreadyQueued { .. } => tracing::info!("Reload already queued"),
@@ -180,15 +180,28 @@ impl StubState {
             .clone()
     }
 
-    /// One reload's work: fetch at the START, spend the programmed cost, and only then make the
-    /// new set visible. Fetching first is what lets v2.9.4 miss changes made mid-reload.
+    /// One reload's work (protocol §5, modelled by [`ReloadCost`]): fetch at the START; parse
+    /// (and in v2.9.4 mode log every policy) on a blocking thread, burning CPU up to the swap
+    /// point; swap the new set in ("Policies found"); then the API part of the cost. Fetching
+    /// first is what lets v2.9.4 miss changes made mid-reload.
     pub async fn reload_policies(&self) {
+        tracing::info!("reload: initiating");
+        self.load_policies(self.config.cost).await;
+    }
+
+    /// The startup load: fetch, parse, log and swap, without the modelled cost.
+    pub async fn load_policies_at_startup(&self) {
+        self.load_policies(ReloadCost::FREE).await;
+    }
+
+    async fn load_policies(&self, cost: ReloadCost) {
+        let began = std::time::Instant::now();
         let nonce = self
             .nonce
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        let fetched = fetch_policies(
+        let fetched = fetch_policy_body(
             &self.http,
             &self.config.dashboard,
             &self.config.node_secret,
@@ -196,37 +209,64 @@ impl StubState {
             &nonce,
         )
         .await;
-        let fresh = match fetched {
+        let log_policies = self.config.log_policies;
+        let known = self.current_policies().len();
+        let stop = self.shutdown.clone();
+        let policy_phase = tokio::task::spawn_blocking(move || {
+            let parsed = fetched.and_then(|(status, body)| parse_fetched(status, &body));
+            let count = parsed.as_ref().map_or(known, |set| set.ids.len());
+            if let Ok(set) = &parsed {
+                log_each_policy(set, log_policies);
+            }
+            let swap_at = began + cost.until_swap(count);
+            if cost.work == ReloadWork::Busy {
+                burn_until(swap_at, &stop);
+            }
+            (parsed, count, swap_at)
+        })
+        .await;
+        let (parsed, count, swap_at) = match policy_phase {
+            Ok(done) => done,
+            Err(e) => {
+                let err = PolicyFetchError::Request(format!("policy parser task failed: {e}"));
+                (Err(err), self.current_policies().len(), began)
+            }
+        };
+        if cost.work == ReloadWork::Sleep {
+            tokio::time::sleep(swap_at.saturating_duration_since(std::time::Instant::now())).await;
+        }
+        match parsed {
             Ok(set) => {
                 *self.nonce.lock().unwrap_or_else(PoisonError::into_inner) = set.nonce;
-                Some(set.ids)
+                self.set_policies(set.ids);
             }
             Err(err) => {
                 self.counters.fetch_failures.fetch_add(1, Ordering::Relaxed);
                 tracing::error!("{err}");
-                None
             }
-        };
-        let count = fresh
-            .as_ref()
-            .map_or_else(|| self.current_policies().len(), HashSet::len);
-        tokio::time::sleep(self.reload_cost(count)).await;
-        if let Some(ids) = fresh {
-            self.set_policies(ids);
         }
         tracing::info!("Policies found ({count} total)");
         self.counters
             .last_reload_at_ms
             .store(now_ms(), Ordering::Relaxed);
+        self.spend_api_part(cost, count).await;
     }
 
-    /// `--reload-cost-ms` + policies × `--per-policy-cost-us`.
-    fn reload_cost(&self, policies: usize) -> Duration {
-        let per_policy = self
-            .config
-            .per_policy_cost
-            .saturating_mul(u32::try_from(policies).unwrap_or(u32::MAX));
-        self.config.reload_cost.saturating_add(per_policy)
+    /// The part of the reload after the swap (APIs, middleware): still running, nothing to show.
+    async fn spend_api_part(&self, cost: ReloadCost, count: usize) {
+        let api_part = cost.after_swap(count);
+        if api_part.is_zero() {
+            return;
+        }
+        match cost.work {
+            ReloadWork::Sleep => tokio::time::sleep(api_part).await,
+            ReloadWork::Busy => {
+                let stop = self.shutdown.clone();
+                let until = std::time::Instant::now() + api_part;
+                // A join error only means the burn was cut short: nothing else to undo.
+                let _ = tokio::task::spawn_blocking(move || burn_until(until, &stop)).await;
+            }
+        }
     }
 
     /// A snapshot of the counters.
@@ -255,6 +295,20 @@ impl StubState {
             invalid_signatures: c.invalid_signatures.load(Ordering::Relaxed),
             malformed_notifications: c.malformed_notifications.load(Ordering::Relaxed),
             fetch_failures: c.fetch_failures.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// v2.9.4 logs every policy id at INFO on each reload (the fix demoted it to debug): the line
+/// volume, ~10 MB per reload at 80k policies, is part of what a reload costs under Docker.
+fn log_each_policy(set: &PolicySet, at_info: bool) {
+    if at_info {
+        for id in &set.ids {
+            tracing::info!(prefix = "policy", "Processing policy ID: {id}");
+        }
+    } else if tracing::enabled!(tracing::Level::DEBUG) {
+        for id in &set.ids {
+            tracing::debug!(prefix = "policy", "Processing policy ID: {id}");
         }
     }
 }

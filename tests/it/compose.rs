@@ -324,7 +324,7 @@ fn the_stub_in_v294_mode_hangs_with_full_evidence_and_leaves_nothing_running() {
     };
     let label = unique_label("hang");
     let mut env = SELFTEST_ENV.to_vec();
-    env.push(("STUB_RELOAD_COST_MS", "6000"));
+    env.push(("STUB_RELOAD_COST_MS", "1950"));
     // Without --expect, a hang is a measured failure of the gateway: exit status 1.
     let run = run_script(results.path(), &label, &["--stub", "v2.9.4"], &env);
     assert_eq!(run.status.code(), Some(1), "repro.sh:\n{}", run.output);
@@ -357,7 +357,7 @@ fn the_stub_in_fixed_mode_passes_with_full_evidence_and_leaves_nothing_running()
     };
     let label = unique_label("pass");
     let mut env = SELFTEST_ENV.to_vec();
-    env.push(("STUB_RELOAD_COST_MS", "300"));
+    env.push(("STUB_RELOAD_COST_MS", "1950"));
     let run = run_script(
         results.path(),
         &label,

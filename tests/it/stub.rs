@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::get;
 use reload_repro::protocol::{NOTIFICATION_CHANNEL, Notification};
-use reload_repro::stub::{ReloadMode, StubArgs, StubStats, serve};
+use reload_repro::stub::{ReloadMode, ReloadWork, StubArgs, StubStats, serve};
 use tokio::sync::oneshot;
 
 use crate::support::{TestRedis, free_port};
@@ -102,6 +102,9 @@ fn args(dashboard: &str, redis: &str, mode: ReloadMode) -> StubArgs {
         tick: Duration::from_millis(50),
         reload_cost_ms: 0,
         per_policy_cost_us: 0,
+        swap_share: 1.0,
+        reload_work: ReloadWork::Sleep,
+        no_policy_log: false,
         stall_after_reloads: None,
         resubscribe_delay: Duration::from_millis(100),
         subscribe_delay: Duration::ZERO,
