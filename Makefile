@@ -31,10 +31,12 @@ EXPECT ?=
 ## Where results go (default results/).
 RESULTS_DIR ?=
 # Runner knobs, passed through the environment when set: RATE DURATION TRIGGER DEADLINE
-# INITIAL_POLICIES WAIT_READY BACKOFF STALL_TIMEOUT RUNS KEEP STUB_RELOAD_COST_MS RESULTS_DIR.
+# INITIAL_POLICIES WAIT_READY BACKOFF STALL_TIMEOUT RUNS KEEP STUB_RELOAD_COST_MS STUB_PER_POLICY_COST_US
+# STUB_SWAP_SHARE STUB_RELOAD_WORK STUB_NO_POLICY_LOG (the stub gateway, docker-compose.stub.yml) RESULTS_DIR.
 # The binary checks them (`reload-repro set begin`); an empty value means the default.
 export RATE DURATION TRIGGER DEADLINE INITIAL_POLICIES WAIT_READY BACKOFF STALL_TIMEOUT RUNS KEEP
-export STUB_RELOAD_COST_MS RESULTS_DIR EXPECT
+export STUB_RELOAD_COST_MS STUB_PER_POLICY_COST_US STUB_SWAP_SHARE STUB_RELOAD_WORK STUB_NO_POLICY_LOG
+export RESULTS_DIR EXPECT
 # `make diff` knobs: FORCE=1, MIN_EFFECT (percent), ALPHA, OUT.
 export FORCE MIN_EFFECT ALPHA OUT
 export REPRO_IMAGE
@@ -132,11 +134,13 @@ logs: ## Logs of the last stack kept with KEEP=1; P=<project> picks another.
 	TYK_IMAGE=unused COMPOSE_PROFILES=runner timeout 60 $(COMPOSE) -p "$$p" \
 	  -f docker-compose.yml -f docker-compose.stub.yml logs --no-color --tail=200
 
-test: ## The test suite; tests needing Docker or root are reported as skipped (see test-all).
-	cargo nextest run --workspace --all-targets
+## `make test` runs the gated tests too with RUN_IGNORED=all (what .ci/run does; `make test-all`).
+RUN_IGNORED ?=
+test: ## The test suite; tests needing Docker, root or Chromium report skipped (RUN_IGNORED=all: run them).
+	cargo nextest run --workspace --all-targets $(if $(RUN_IGNORED),--run-ignored $(RUN_IGNORED))
 
-test-all: ## Every test, the Docker/compose/workflow and root-only ones too (what .ci/run runs).
-	cargo nextest run --workspace --all-targets --run-ignored all
+test-all: ## Every test, the Docker/compose/workflow, root-only and browser ones too (what .ci/run runs).
+	@$(MAKE) --no-print-directory test RUN_IGNORED=all
 
 diff: ## Compare the latest set of two labels: make diff A=2.9.4 B=pr (FORCE=1 MIN_EFFECT ALPHA).
 	@[[ -n "$(A)" && -n "$(B)" ]] || { echo "make diff: set A and B, e.g. A=2.9.4 B=pr" >&2; exit 2; }

@@ -16,7 +16,7 @@
 # measure (infra_error, bad options, no kit image, no Docker), 130 / 143 interrupted.
 #
 # Knobs (environment): RATE DURATION TRIGGER DEADLINE INITIAL_POLICIES WAIT_READY BACKOFF
-# STALL_TIMEOUT RUNS (checked by the binary), EXPECT, KEEP=1, STUB_RELOAD_COST_MS, REPRO_IMAGE,
+# STALL_TIMEOUT RUNS (checked by the binary), EXPECT, KEEP=1, STUB_RELOAD_COST_MS, STUB_PER_POLICY_COST_US, STUB_SWAP_SHARE, STUB_RELOAD_WORK, STUB_NO_POLICY_LOG, REPRO_IMAGE,
 # REDIS_IMAGE, RESULTS_DIR (default ./results), PULL_TIMEOUT (300 s), UP_TIMEOUT (240 s),
 # REPRO_SECRET / REPRO_NODE_SECRET (random per invocation when unset).
 set -euo pipefail

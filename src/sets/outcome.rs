@@ -89,8 +89,12 @@ pub fn exit_code(
 pub struct RunFigures {
     /// The run's verdict.
     pub verdict: Verdict,
-    /// Time to usable: median latency of the scenarios that got their key, milliseconds.
+    /// Time to usable: the censored median over every scheduled scenario, milliseconds (a
+    /// lower bound when `time_to_usable_reached` is false).
     pub time_to_usable_ms: Option<f64>,
+    /// False when fewer than half the scenarios got their key: the median is only known to
+    /// exceed `time_to_usable_ms`.
+    pub time_to_usable_reached: bool,
     /// Outstanding scenarios over scheduled ones, 0 to 1.
     pub outstanding_share: Option<f64>,
 }
@@ -145,24 +149,35 @@ pub fn cross_run_lines(
             verdicts.join(", ")
         }
     );
-    let times: Vec<f64> = runs.iter().filter_map(|r| r.time_to_usable_ms).collect();
-    match median(&times) {
-        Some(m) => {
-            let lo = times.iter().copied().fold(f64::INFINITY, f64::min);
-            let hi = times.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let _ = writeln!(
-                out,
-                "  Time to usable:  {} median (range {} … {}, {} of {n} runs; p50 of the \
-                 scenarios that got their key)",
-                ms(m),
-                ms(lo),
-                ms(hi),
-                times.len()
-            );
+    // A median a run did not reach ranks above every reached one (as in `diff`), so a run that
+    // lost half its policies never pulls the set's median down.
+    let mut times: Vec<(bool, f64)> = runs
+        .iter()
+        .filter_map(|r| r.time_to_usable_ms.map(|v| (!r.time_to_usable_reached, v)))
+        .filter(|(_, v)| v.is_finite())
+        .collect();
+    times.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    let shown = |(unreached, v): (bool, f64)| {
+        if unreached {
+            format!("> {}", ms(v))
+        } else {
+            ms(v)
         }
-        None => {
-            let _ = writeln!(out, "  Time to usable:  no scenario got its key in any run");
-        }
+    };
+    if times.is_empty() {
+        let _ = writeln!(out, "  Time to usable:  not measured in any run");
+    } else {
+        // With an even count the upper middle: never the flattering one of the two.
+        let median = times[times.len() / 2];
+        let _ = writeln!(
+            out,
+            "  Time to usable:  {} median (range {} … {}, {} of {n} runs; p50 over all scheduled \
+             scenarios, the ones without a key censored at their wait)",
+            shown(median),
+            shown(times[0]),
+            shown(times[times.len() - 1]),
+            times.len()
+        );
     }
     let hangs = runs.iter().filter(|r| r.verdict == Verdict::Hang).count();
     let shares: Vec<f64> = runs.iter().filter_map(|r| r.outstanding_share).collect();
@@ -233,16 +248,19 @@ mod tests {
             RunFigures {
                 verdict: Verdict::Hang,
                 time_to_usable_ms: Some(640.0),
+                time_to_usable_reached: true,
                 outstanding_share: Some(0.3),
             },
             RunFigures {
                 verdict: Verdict::Hang,
                 time_to_usable_ms: Some(905.0),
+                time_to_usable_reached: true,
                 outstanding_share: Some(0.2),
             },
             RunFigures {
                 verdict: Verdict::Pass,
                 time_to_usable_ms: Some(812.0),
+                time_to_usable_reached: true,
                 outstanding_share: Some(0.0),
             },
         ];
@@ -263,6 +281,29 @@ mod tests {
         );
         assert!(
             text.contains("Hangs:           2/3; outstanding 20.0 % median"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_run_that_never_reached_its_median_ranks_above_every_reached_one() {
+        let figures = [
+            RunFigures {
+                verdict: Verdict::Hang,
+                time_to_usable_ms: Some(400.0),
+                time_to_usable_reached: false,
+                outstanding_share: Some(0.8),
+            },
+            RunFigures {
+                verdict: Verdict::Pass,
+                time_to_usable_ms: Some(2300.0),
+                time_to_usable_reached: true,
+                outstanding_share: Some(0.0),
+            },
+        ];
+        let text = cross_run_lines("2.9.4", "set-x", &figures, &Expect::default());
+        assert!(
+            text.contains("> 400 ms median (range 2300 ms … > 400 ms, 2 of 2 runs"),
             "{text}"
         );
     }

@@ -174,9 +174,13 @@ pub fn finish(set_dir: &Path, caught: Option<Signal>) -> anyhow::Result<Finished
         .iter()
         .map(|(_, s)| RunFigures {
             verdict: s.verdict,
-            // TODO(attempts): the censored time-to-usable, once summary.json carries it; until
-            // then the survivors' median (scenarios that got their key).
-            time_to_usable_ms: s.latency_ms.p50,
+            // The censored median over all scheduled scenarios; a schema-1 summary (no
+            // `time_to_usable`) falls back to the survivors' median.
+            time_to_usable_ms: s
+                .time_to_usable
+                .as_ref()
+                .map_or(s.latency_ms.p50, |t| t.p50.ms),
+            time_to_usable_reached: s.time_to_usable.as_ref().is_none_or(|t| t.p50.reached),
             outstanding_share: (s.scenarios.scheduled > 0)
                 .then(|| s.scenarios.outstanding as f64 / s.scenarios.scheduled as f64),
         })

@@ -51,12 +51,25 @@ pub async fn write_run(
 }
 
 fn write_plots(ctx: &RunContext, finished: &Finished) {
+    // Key-creation attempts that timed out (request or connect), per second of the run.
+    let timed_out_per_s: Option<Vec<u64>> = finished.summary.attempts.as_ref().map(|a| {
+        let mut per_s = Vec::new();
+        for s in &a.timeline {
+            let i = usize::try_from(s.second).unwrap_or(usize::MAX);
+            if i < 100_000 {
+                if per_s.len() <= i {
+                    per_s.resize(i + 1, 0);
+                }
+                per_s[i] += s.key_creations.timed_out + s.key_creations.connect_timed_out;
+            }
+        }
+        per_s
+    });
     let input = crate::plot::RunPlotInput {
         summary: &finished.summary,
         records: &finished.plot_points,
         fetch_offsets_s: &finished.fetch_offsets_s,
-        // Wired at merge: the summary's per-second count of attempts that timed out.
-        timed_out_per_s: None,
+        timed_out_per_s: timed_out_per_s.as_deref(),
     };
     let secrets = ctx.options.secrets();
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
