@@ -210,7 +210,16 @@ mod tests {
         let pass = Expect::default();
         assert_eq!(exit_code(&runs(&[Pass, Pass]), &pass, None), 0);
         assert_eq!(exit_code(&runs(&[Pass, Hang]), &pass, None), 1);
+        assert_eq!(
+            exit_code(&runs(&[Pass, Unresponsive]), &pass, None),
+            1,
+            "a gateway that stopped answering is a measured failure, like a hang"
+        );
         assert_eq!(exit_code(&runs(&[Hang, InfraError]), &pass, None), 2);
+        assert_eq!(
+            exit_code(&runs(&[Unresponsive, InfraError]), &pass, None),
+            2
+        );
         assert_eq!(exit_code(&runs(&[]), &pass, None), 2, "nothing measured");
         assert_eq!(exit_code(&runs(&[Pass, Interrupted]), &pass, None), 130);
         assert_eq!(
