@@ -74,8 +74,9 @@ pub async fn run_all(options: &RunOptions) -> anyhow::Result<Vec<(RunDir, Summar
                 .map_err(|e| anyhow::anyhow!("cannot reset the policy pool between runs: {e}"))?;
         }
         let (dir, summary) = run_once(options).await?;
-        eprintln!("{}", crate::summary::render::render_table(&summary));
-        eprintln!("run directory: {}", dir.path.display());
+        // One block at the end; the full table is in summary.md.
+        let shown = output::shown_path(&dir.path, &options.out, options.host_out.as_deref());
+        eprint!("{}", output::verdict_block(&summary, &shown));
         let interrupted = summary.verdict == Verdict::Interrupted;
         done.push((dir, summary));
         if interrupted {
