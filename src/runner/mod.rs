@@ -128,6 +128,13 @@ pub async fn run_once(options: &RunOptions) -> anyhow::Result<(RunDir, Summary)>
         return Ok((dir, summary));
     }
     let evidence = ready::connect_evidence(options).await;
+    watch::phase(
+        !options.quiet,
+        &format!(
+            "waiting for the services to be ready, then the canary key (at most {})",
+            humantime::format_duration(options.wait_ready)
+        ),
+    );
     // Ctrl-C during the readiness wait (up to --wait-ready) must leave a summary too.
     let waited = tokio::select! {
         ready = ready::wait_ready(options, &endpoints, evidence.as_ref()) => {
@@ -162,6 +169,10 @@ pub async fn run_once(options: &RunOptions) -> anyhow::Result<(RunDir, Summary)>
             return Ok((dir, summary));
         }
     };
+    watch::phase(
+        !options.quiet,
+        "collecting evidence and writing the summary",
+    );
     let finished = finish::summarize(&ctx, &endpoints, outcome).await;
     let summary = finish::write_run(&ctx, finished, evidence).await;
     guard.abort();
@@ -299,6 +310,13 @@ async fn drive_load(
     let schedule_report = scheduler.await??;
     tracker.close();
     let drain = if recheck::wanted(stop.cause().as_ref()) {
+        watch::phase(
+            !options.quiet,
+            &format!(
+                "re-check of the {} scenarios still waiting",
+                counters.in_flight()
+            ),
+        );
         DRAIN_TIMEOUT + recheck::RECHECK_BUDGET
     } else {
         DRAIN_TIMEOUT

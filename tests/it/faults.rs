@@ -9,6 +9,7 @@
 
 pub(crate) mod compose_kill;
 mod output;
+mod progress;
 mod secrets;
 mod signals;
 mod verdicts;
