@@ -180,7 +180,11 @@ on_signal() {
     exit "$status"
   fi
   caught="$sig"
-  if [[ "$runner_active" == 1 ]] \
+  if [[ "$runner_active" == 1 && "$sig" == INT && ${#runner_tty[@]} == 0 ]]; then
+    # On a TTY, Ctrl-C already reached the runner through its terminal: sending it again would
+    # count as a second one.
+    log "$sig: the runner stops and writes its summary (again to stop waiting)"
+  elif [[ "$runner_active" == 1 ]] \
     && timeout 10 "$DOCKER" kill --signal "$sig" "$runner_name" >/dev/null 2>&1; then
     log "$sig: asked the runner to stop and write its summary (again to stop waiting)"
   elif [[ -n "$bg_pid" ]]; then
@@ -198,9 +202,20 @@ run_runner() {
   runner_name="${project}-runner" runner_active=1
   # Compose's stderr carries the runner's (without a TTY) and compose's own lines: all of it goes
   # to compose.log, only the runner's to the terminal.
-  bounded "$run_timeout" "${compose_cmd[@]}" -p "$project" "${compose_files[@]}" \
-    run --rm "${runner_tty[@]}" --no-deps --name "$runner_name" runner "$@" \
-    2> >(tee -a "$compose_log" | grep --line-buffered -Ev "$compose_noise" >&2) || status=$?
+  if [[ ${#runner_tty[@]} == 0 ]]; then
+    # With a TTY: compose must keep the terminal as its stdin and stay in the foreground process
+    # group (a background job would get /dev/null, or be stopped reading the terminal).
+    timeout --foreground --kill-after=15 "$run_timeout" "${compose_cmd[@]}" -p "$project" \
+      "${compose_files[@]}" run --rm --no-deps --name "$runner_name" runner "$@" <&0 \
+      2> >(tee -a "$compose_log" | grep --line-buffered -Ev "$compose_noise" >&2) &
+    bg_pid=$!
+    while kill -0 "$bg_pid" 2>/dev/null; do status=0; wait "$bg_pid" || status=$?; done
+    bg_pid=""
+  else
+    bounded "$run_timeout" "${compose_cmd[@]}" -p "$project" "${compose_files[@]}" \
+      run --rm -T --no-deps --name "$runner_name" runner "$@" \
+      2> >(tee -a "$compose_log" | grep --line-buffered -Ev "$compose_noise" >&2) || status=$?
+  fi
   runner_active=0
   return "$status"
 }
