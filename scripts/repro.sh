@@ -127,6 +127,15 @@ done <"$plan_file"
 rm -f "$plan_file"
 [[ -n "$set_dir" && -n "$runs" && -n "$run_timeout" ]] || die "reload-repro set begin printed no plan"
 
+# Compose's own chatter (create/start/stop/remove lines, "ERROR: 130" after a Ctrl-C) goes here,
+# not to the terminal; the runner's output is copied here too.
+compose_log="$set_dir/compose.log"
+: >>"$compose_log" 2>/dev/null || compose_log=/dev/null
+compose_noise='^(Creating|Starting|Stopping|Removing|Recreating|Pulling|Attaching) |^ *(Container|Network|Volume) |^\[\+\]|^ERROR: [0-9]+$|^[0-9]+$'
+# The runner gets a TTY (and so a live progress bar) only when you have one.
+runner_tty=(-T)
+if [[ -t 0 && -t 1 && -t 2 ]]; then runner_tty=(); fi
+
 export LABEL="$label" STUB_MODE="$stub_mode"
 export REPRO_COMPOSE_SHA256="$compose_sha" REPRO_GATEWAY_CONFIG_SHA256="$config_sha"
 # Fresh secrets per invocation: nothing secret is ever written to disk, and the runner's
@@ -153,9 +162,9 @@ take_down() {
     log "remove it with: make down"
     return 0
   fi
-  timeout 30 "$DOCKER" rm -f "$runner_name" >/dev/null 2>&1 || true
+  timeout 30 "$DOCKER" rm -f "$runner_name" >>"$compose_log" 2>&1 || true
   timeout 120 "${compose_cmd[@]}" -p "$project" "${compose_files[@]}" down -v --remove-orphans -t 5 \
-    >/dev/null 2>&1 || log "warning: 'down -v' of $project failed; run 'make down'"
+    >>"$compose_log" 2>&1 || log "warning: 'down -v' of $project failed; run 'make down' (details: $compose_log)"
 }
 
 # Ctrl-C / SIGTERM: pass it to the runner, which then writes an `interrupted` summary with what it
@@ -171,7 +180,11 @@ on_signal() {
     exit "$status"
   fi
   caught="$sig"
-  if [[ "$runner_active" == 1 ]] \
+  if [[ "$runner_active" == 1 && "$sig" == INT && ${#runner_tty[@]} == 0 ]]; then
+    # On a TTY, Ctrl-C already reached the runner through its terminal: sending it again would
+    # count as a second one.
+    log "$sig: the runner stops and writes its summary (again to stop waiting)"
+  elif [[ "$runner_active" == 1 ]] \
     && timeout 10 "$DOCKER" kill --signal "$sig" "$runner_name" >/dev/null 2>&1; then
     log "$sig: asked the runner to stop and write its summary (again to stop waiting)"
   elif [[ -n "$bg_pid" ]]; then
@@ -187,8 +200,22 @@ trap 'take_down' EXIT
 run_runner() {
   local status=0
   runner_name="${project}-runner" runner_active=1
-  bounded "$run_timeout" "${compose_cmd[@]}" -p "$project" "${compose_files[@]}" \
-    run --rm -T --no-deps --name "$runner_name" runner "$@" || status=$?
+  # Compose's stderr carries the runner's (without a TTY) and compose's own lines: all of it goes
+  # to compose.log, only the runner's to the terminal.
+  if [[ ${#runner_tty[@]} == 0 ]]; then
+    # With a TTY: compose must keep the terminal as its stdin and stay in the foreground process
+    # group (a background job would get /dev/null, or be stopped reading the terminal).
+    timeout --foreground --kill-after=15 "$run_timeout" "${compose_cmd[@]}" -p "$project" \
+      "${compose_files[@]}" run --rm --no-deps --name "$runner_name" runner "$@" <&0 \
+      2> >(tee -a "$compose_log" | grep --line-buffered -Ev "$compose_noise" >&2) &
+    bg_pid=$!
+    while kill -0 "$bg_pid" 2>/dev/null; do status=0; wait "$bg_pid" || status=$?; done
+    bg_pid=""
+  else
+    bounded "$run_timeout" "${compose_cmd[@]}" -p "$project" "${compose_files[@]}" \
+      run --rm -T --no-deps --name "$runner_name" runner "$@" \
+      2> >(tee -a "$compose_log" | grep --line-buffered -Ev "$compose_noise" >&2) || status=$?
+  fi
   runner_active=0
   return "$status"
 }
@@ -240,11 +267,12 @@ one_run() {
       up -d redis dashboard gateway >"/tmp/reload-repro-up-$$.log" 2>&1 \
       || { log "compose up did not finish cleanly (the runner will say which service):"; \
            tail -n 5 "/tmp/reload-repro-up-$$.log" >&2; }
+    cat "/tmp/reload-repro-up-$$.log" >>"$compose_log" 2>/dev/null || true
     rm -f "/tmp/reload-repro-up-$$.log"
     if [[ -n "$caught" ]]; then
       record_infra_error "interrupted ($caught) while starting the stack, before any load"
     else
-      log "running the load (at most ${run_timeout} s)"
+      log "running the load: ${DURATION} at ${RATE}/s, then up to ${DEADLINE} for the waiting scenarios (the runner is stopped after ${run_timeout} s at most)"
       run_runner || runner_status=$?
       [[ "$runner_status" == 0 ]] || log "runner exited with status $runner_status (the verdict decides)"
     fi
@@ -255,7 +283,7 @@ one_run() {
     if [[ "$runner_status" == 124 || "$runner_status" == 137 ]]; then
       record_infra_error "the runner was stopped after ${run_timeout} s without writing a summary"
     else
-      record_infra_error "the runner exited with status $runner_status without writing a summary (see its output above)"
+      record_infra_error "the runner exited with status $runner_status without writing a summary (see its output above and $compose_log)"
     fi
     add_run || log "no summary for run $n, not even an infra_error one (see above)"
   fi

@@ -1,4 +1,6 @@
-//! The command line: one binary, one subcommand per part. Every option also reads `REPRO_<OPTION>`.
+//! The command line: one binary, one subcommand per part. Every option also reads a `REPRO_*`
+//! variable; each name has one meaning (`REPRO_DASHBOARD_LISTEN` / `REPRO_STUB_LISTEN`,
+//! `REPRO_DIFF_OUT` / `REPRO_DIFF_SEED` where subcommands used to share one).
 
 use std::process::ExitCode;
 
@@ -43,6 +45,10 @@ pub enum Command {
     /// Serve the Tyk Dashboard mock: /system/policies, policy adds, Redis notifications.
     Dashboard(crate::dashboard::DashboardArgs),
     /// Drive the load against a gateway and write a summary with a verdict.
+    #[command(
+        long_about = crate::runner::options::RUN_LONG_ABOUT,
+        after_help = crate::runner::options::RUN_EXIT_STATUS
+    )]
     Run(Box<crate::runner::RunArgs>),
     /// Serve a stub gateway (a test double that speaks the gateway's side of the protocol).
     StubGateway(crate::stub::StubArgs),
@@ -68,4 +74,61 @@ pub fn main() -> anyhow::Result<ExitCode> {
             Command::Set(args) => crate::sets::main(args),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    fn long_help(sub: &str) -> String {
+        let mut cmd = Cli::command();
+        let sub = cmd.find_subcommand_mut(sub).expect("subcommand");
+        sub.render_long_help().to_string()
+    }
+
+    #[test]
+    fn run_help_teaches_the_scenario_and_the_exit_statuses_and_hides_internal_flags() {
+        let help = long_help("run");
+        assert!(help.contains("A scenario is one policy's trip"), "{help}");
+        assert!(help.contains("Exit status of `run`"), "{help}");
+        assert!(help.contains("--fail-on hang"), "{help}");
+        assert!(help.contains("130"), "{help}");
+        assert!(!help.contains("--record-infra-error"), "{help}");
+        assert!(!help.contains("--host-out"), "{help}");
+    }
+
+    #[test]
+    fn every_repro_variable_has_one_meaning_across_subcommands() {
+        use std::collections::HashMap;
+        let cmd = Cli::command();
+        // Variables that mean the same thing wherever they appear (a URL, a secret, a token).
+        let shared = [
+            "REPRO_REDIS",
+            "REPRO_DASHBOARD",
+            "REPRO_SECRET",
+            "REPRO_NODE_SECRET",
+            "REPRO_ADMIN_TOKEN",
+            "REPRO_INITIAL_POLICIES",
+        ];
+        let mut seen: HashMap<String, Vec<String>> = HashMap::new();
+        for sub in cmd.get_subcommands() {
+            for arg in sub.get_arguments() {
+                if let Some(env) = arg.get_env() {
+                    let env = env.to_string_lossy().into_owned();
+                    seen.entry(env).or_default().push(format!(
+                        "{} --{}",
+                        sub.get_name(),
+                        arg.get_id()
+                    ));
+                }
+            }
+        }
+        for (env, users) in &seen {
+            if users.len() > 1 && !shared.contains(&env.as_str()) {
+                panic!("{env} is read by {users:?}: give each meaning its own name");
+            }
+        }
+    }
 }

@@ -48,7 +48,7 @@ pub enum NotifyMode {
 #[derive(Clone, clap::Args)]
 pub struct DashboardArgs {
     /// Address to listen on (compose passes 0.0.0.0:9000).
-    #[arg(long, env = "REPRO_LISTEN", default_value = "127.0.0.1:9000")]
+    #[arg(long, env = "REPRO_DASHBOARD_LISTEN", default_value = "127.0.0.1:9000")]
     pub listen: SocketAddr,
 
     /// Redis to publish notifications on: the gateway's `storage` Redis.
@@ -110,7 +110,7 @@ pub async fn main(args: DashboardArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| {
             format!(
-                "cannot listen on {} (pass another --listen / REPRO_LISTEN, or stop what uses it)",
+                "cannot listen on {} (pass another --listen / REPRO_DASHBOARD_LISTEN, or stop what uses it)",
                 args.listen
             )
         })?;

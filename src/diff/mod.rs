@@ -71,7 +71,7 @@ pub struct DiffArgs {
     )]
     pub bootstrap: u32,
     /// Seed of the bootstrap RNG; the same seed gives the same report.
-    #[arg(long, env = "REPRO_SEED", default_value_t = 1)]
+    #[arg(long, env = "REPRO_DIFF_SEED", default_value_t = 1)]
     pub seed: u64,
     /// Write the GitHub-flavoured Markdown report to this file.
     #[arg(long, env = "REPRO_MARKDOWN", value_name = "FILE")]
@@ -81,7 +81,7 @@ pub struct DiffArgs {
     pub json: Option<PathBuf>,
     /// Write diff.md, diff.json, latency-cdf.svg and report.html into this directory (created if
     /// needed).
-    #[arg(long, env = "REPRO_OUT", value_name = "DIR")]
+    #[arg(long, env = "REPRO_DIFF_OUT", value_name = "DIR")]
     pub out: Option<PathBuf>,
 }
 

@@ -74,8 +74,9 @@ pub async fn run_all(options: &RunOptions) -> anyhow::Result<Vec<(RunDir, Summar
                 .map_err(|e| anyhow::anyhow!("cannot reset the policy pool between runs: {e}"))?;
         }
         let (dir, summary) = run_once(options).await?;
-        eprintln!("{}", crate::summary::render::render_table(&summary));
-        eprintln!("run directory: {}", dir.path.display());
+        // One block at the end; the full table is in summary.md.
+        let shown = output::shown_path(&dir.path, &options.out, options.host_out.as_deref());
+        eprint!("{}", output::verdict_block(&summary, &shown));
         let interrupted = summary.verdict == Verdict::Interrupted;
         done.push((dir, summary));
         if interrupted {
@@ -127,6 +128,13 @@ pub async fn run_once(options: &RunOptions) -> anyhow::Result<(RunDir, Summary)>
         return Ok((dir, summary));
     }
     let evidence = ready::connect_evidence(options).await;
+    watch::phase(
+        !options.quiet,
+        &format!(
+            "waiting for the services to be ready, then the canary key (at most {})",
+            humantime::format_duration(options.wait_ready)
+        ),
+    );
     // Ctrl-C during the readiness wait (up to --wait-ready) must leave a summary too.
     let waited = tokio::select! {
         ready = ready::wait_ready(options, &endpoints, evidence.as_ref()) => {
@@ -161,6 +169,10 @@ pub async fn run_once(options: &RunOptions) -> anyhow::Result<(RunDir, Summary)>
             return Ok((dir, summary));
         }
     };
+    watch::phase(
+        !options.quiet,
+        "collecting evidence and writing the summary",
+    );
     let finished = finish::summarize(&ctx, &endpoints, outcome).await;
     let summary = finish::write_run(&ctx, finished, evidence).await;
     guard.abort();
@@ -298,6 +310,13 @@ async fn drive_load(
     let schedule_report = scheduler.await??;
     tracker.close();
     let drain = if recheck::wanted(stop.cause().as_ref()) {
+        watch::phase(
+            !options.quiet,
+            &format!(
+                "re-check of the {} scenarios still waiting",
+                counters.in_flight()
+            ),
+        );
         DRAIN_TIMEOUT + recheck::RECHECK_BUDGET
     } else {
         DRAIN_TIMEOUT

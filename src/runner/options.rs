@@ -51,15 +51,32 @@ pub enum FailOn {
     NotPass,
 }
 
-/// Drive the load against a gateway and write a summary with a verdict.
-///
-/// Each scenario: add a policy at the dashboard mock, trigger a reload, then create a key bound
-/// to the new policy through the gateway's control API, retrying with backoff until it answers
-/// 200. Scenarios start on an open-loop schedule (i / rate); latency is measured from the
-/// scheduled start. The run always ends with a summary: a stalled gateway is a `hang` verdict.
-///
-/// Exit status: 0 when a summary was written (whatever the verdict, unless --fail-on), 1 when
-/// --fail-on matched, 2 on usage or infrastructure errors, 130/143 when interrupted.
+/// `run --help`: what a scenario is (shown above the options).
+pub const RUN_LONG_ABOUT: &str = "\
+Drive the load against a gateway and write a summary with a verdict.
+
+A scenario is one policy's trip through a reload: add a policy at the dashboard mock, trigger
+a reload (--trigger), then create a key bound to that policy through the gateway's control
+API, retrying with --backoff until the gateway answers 200 (it knows the policy). Scenario i
+starts at i / --rate on an open-loop schedule, for --duration; its time to usable is measured
+from that scheduled start. Scenarios still waiting --deadline after the last start, or when
+nothing progressed for --stall-timeout, are outstanding: that is a `hang`.
+
+The run always ends with a summary in --out/--label/<UTC timestamp>/ (summary.json,
+summary.md, report.txt, plots) and one verdict block on the terminal.";
+
+/// `run --help`: the exit statuses (shown below the options), as `exit_code` maps them.
+pub const RUN_EXIT_STATUS: &str = "\
+Exit status of `run`:
+  0    a summary was written, whatever the verdict (default --fail-on never)
+  1    --fail-on hang: a run ended `hang` or `unresponsive`;
+       --fail-on not-pass: a run ended with any verdict but `pass`
+  2    infra_error (the kit could not measure), bad options, an unwritable --out
+  130  interrupted by SIGINT (Ctrl-C), 143 by SIGTERM; the summary holds what was measured
+`make repro` / scripts/repro.sh use the set's table instead (1 for a hang unless --expect
+hang): see README, \"Exit status\".";
+
+/// Drive the load against a gateway and write a summary with a verdict (see RUN_LONG_ABOUT).
 #[derive(Clone, Args)]
 pub struct RunArgs {
     /// Gateway control API base URL.
@@ -160,11 +177,15 @@ pub struct RunArgs {
     pub compose_project: Option<String>,
     /// Write an `infra_error` summary with this reason and run no load (for failures found
     /// before the runner could start, e.g. a missing gateway image).
-    #[arg(long, env = "REPRO_RECORD_INFRA_ERROR")]
+    #[arg(long, env = "REPRO_RECORD_INFRA_ERROR", hide = true)]
     pub record_infra_error: Option<String>,
     /// Show no progress bar or periodic progress lines.
     #[arg(long, env = "REPRO_QUIET")]
     pub quiet: bool,
+    /// Internal (compose): the host folder mounted at --out, so printed paths are ones the user
+    /// can open.
+    #[arg(long, env = "REPRO_HOST_OUT", hide = true)]
+    pub host_out: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for RunArgs {
@@ -232,6 +253,8 @@ pub struct RunOptions {
     pub record_infra_error: Option<String>,
     /// No progress output.
     pub quiet: bool,
+    /// The host folder mounted at `out` (compose), for printed paths.
+    pub host_out: Option<PathBuf>,
 }
 
 impl RunOptions {
@@ -320,6 +343,7 @@ impl RunOptions {
             compose_project: args.compose_project.clone().filter(|p| !p.is_empty()),
             record_infra_error: args.record_infra_error.clone(),
             quiet: args.quiet,
+            host_out: args.host_out.clone().filter(|p| !p.as_os_str().is_empty()),
         })
     }
 

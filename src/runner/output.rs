@@ -1,6 +1,7 @@
 //! The run directory: `OUT/LABEL/<UTC timestamp>/`, checked writable before any load, files
 //! written atomically (temp + fsync + rename) and `OUT/LABEL/latest` moved only after the
 //! summary is in place, so a crash never leaves a truncated `summary.json` behind `latest`.
+//! Also the verdict block: the few lines a run or set ends with on the terminal.
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -8,6 +9,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
+
+use crate::summary::Summary;
+use crate::summary::censored::{format_quantile, time_to_usable_of};
 
 /// Bytes written and synced by the free-space probe.
 const PROBE_BYTES: usize = 1 << 20;
@@ -134,6 +138,66 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     result.with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// The block a run ends with on the terminal: verdict, reason, gateway image and version, the
+/// run directory as `shown_dir` (the path the user can open), the three figures that matter, and
+/// the attempt notes that shape them. Everything else is in the run directory's files.
+pub fn verdict_block(s: &Summary, shown_dir: &Path) -> String {
+    let mut out = String::new();
+    let stub = if s.gateway.is_stub {
+        "  [STUB: not a Tyk result]"
+    } else {
+        ""
+    };
+    out.push_str(&format!(
+        "=== {} verdict: {}{stub}\n",
+        s.label,
+        s.verdict.as_str().to_uppercase()
+    ));
+    out.push_str(&format!("reason:      {}\n", one_line(&s.reason)));
+    let image = s
+        .environment
+        .as_ref()
+        .and_then(|e| e.pointer("/gateway/image"))
+        .and_then(|v| v.as_str());
+    let version = s.gateway.version.as_deref().unwrap_or("unknown");
+    out.push_str(&format!(
+        "gateway:     {}version {version} (from {})\n",
+        image.map_or(String::new(), |i| format!("{i}, ")),
+        s.gateway.version_source
+    ));
+    let c = &s.scenarios;
+    let usable = time_to_usable_of(s).map_or("—".to_owned(), |t| format_quantile(&t.p50));
+    out.push_str(&format!(
+        "figures:     time to usable p50 {usable} (all scenarios)  outstanding {} of {}  \
+         succeeded {}\n",
+        c.outstanding, c.scheduled, c.succeeded
+    ));
+    for note in crate::summary::attempts::attempt_notes(s) {
+        out.push_str(&format!("note:        {note}\n"));
+    }
+    out.push_str(&format!("run dir:     {}\n", shown_dir.display()));
+    out
+}
+
+/// `dir` as the user sees it: `host_out` replaces the `out` prefix when the runner writes into a
+/// mounted folder (under compose, `/results` is the user's RESULTS_DIR).
+pub fn shown_path(dir: &Path, out: &Path, host_out: Option<&Path>) -> PathBuf {
+    match (host_out, dir.strip_prefix(out)) {
+        (Some(host), Ok(rest)) => host.join(rest),
+        _ => dir.to_path_buf(),
+    }
+}
+
+fn one_line(text: &str) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > 400 {
+        let cut: String = flat.chars().take(400).collect();
+        format!("{cut}… (full reason in summary.md)")
+    } else {
+        flat
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,6 +215,37 @@ mod tests {
         let latest = out.path().join("2.9.4/latest/summary.json");
         assert_eq!(fs::read(latest).unwrap(), b"{}");
         assert!(!b.path.join("summary.json.tmp").exists());
+    }
+
+    #[test]
+    fn the_verdict_block_is_a_few_lines_with_the_verdict_the_figures_and_the_host_path() {
+        let s = crate::summary::set::sample_summary();
+        let block = verdict_block(&s, Path::new("/home/me/results/2.9.4/x"));
+        let lines: Vec<&str> = block.lines().collect();
+        assert!(lines[0].contains("verdict: HANG"), "{block}");
+        assert!(lines.iter().any(|l| l.starts_with("reason:")), "{block}");
+        assert!(lines.iter().any(|l| l.starts_with("gateway:")), "{block}");
+        let figures = lines.iter().find(|l| l.starts_with("figures:")).unwrap();
+        assert!(figures.contains("time to usable p50"), "{block}");
+        assert!(figures.contains("outstanding"), "{block}");
+        assert_eq!(
+            lines.last().copied(),
+            Some("run dir:     /home/me/results/2.9.4/x")
+        );
+        assert!(lines.len() <= 6 + crate::summary::attempts::attempt_notes(&s).len());
+        assert!(!block.contains('|'), "no Markdown table: {block}");
+    }
+
+    #[test]
+    fn a_mounted_run_directory_is_shown_at_its_host_path() {
+        let shown = shown_path(
+            Path::new("/results/2.9.4/20260101T000000Z"),
+            Path::new("/results"),
+            Some(Path::new("/home/me/results")),
+        );
+        assert_eq!(shown, Path::new("/home/me/results/2.9.4/20260101T000000Z"));
+        let native = shown_path(Path::new("/tmp/r/x"), Path::new("/tmp/r"), None);
+        assert_eq!(native, Path::new("/tmp/r/x"));
     }
 
     #[test]

@@ -72,6 +72,10 @@ impl WatchEnd {
 /// Watches until the run stops; returns what it saw last.
 pub async fn watch_run(mut input: WatchInput, stop: Arc<StopSignal>) -> WatchEnd {
     let display = Progress::new(input.scheduled, input.progress);
+    display.phase(&format!(
+        "load: {} scenarios at {}/s",
+        input.scheduled, input.rate
+    ));
     let signal = crate::shutdown::next_signal();
     tokio::pin!(signal);
     let mut ticker = tokio::time::interval(TICK);
@@ -150,9 +154,9 @@ pub async fn watch_run(mut input: WatchInput, stop: Arc<StopSignal>) -> WatchEnd
             stop.stop(cause);
             break;
         }
-        display.update(&input.counters, input.origin);
+        display.update(&input.counters, &facts, &input.rules);
     }
-    display.finish(&input.counters, input.origin);
+    display.finish(&input.counters, &facts, &input.rules);
     WatchEnd { last_stats, facts }
 }
 
@@ -178,11 +182,34 @@ fn node_secret_mismatch(baseline: &MockStats, now: &MockStats) -> Option<String>
     })
 }
 
-/// A progress bar on a terminal, periodic log lines otherwise.
+/// Prints a phase line on stderr (`phase: …`) unless progress is off.
+pub fn phase(enabled: bool, text: &str) {
+    if enabled {
+        eprintln!("phase: {text}");
+    }
+}
+
+/// A progress bar on a terminal, a plain line every [`LINE_EVERY`] otherwise. Rates are over the
+/// last interval, not averages since the start (a run whose load is over shows 0/s starts, not
+/// a slowly falling average).
 struct Progress {
     bar: Option<ProgressBar>,
     enabled: bool,
-    last_line: std::sync::Mutex<Instant>,
+    state: std::sync::Mutex<ProgressState>,
+}
+
+/// Plain progress lines come this often.
+const LINE_EVERY: Duration = Duration::from_secs(5);
+/// The bar's rates are over at least this long.
+const RATE_WINDOW: Duration = Duration::from_secs(1);
+
+struct ProgressState {
+    last_line: Instant,
+    /// When, and the started / succeeded counts, at the start of the current rate window.
+    window: (Instant, u64, u64),
+    /// The rates of the last complete window: starts/s, successes/s.
+    rates: (f64, f64),
+    waiting_shown: bool,
 }
 
 impl Progress {
@@ -190,54 +217,123 @@ impl Progress {
         let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
         let bar = (enabled && terminal).then(|| {
             let bar = ProgressBar::new(scheduled);
-            if let Ok(style) =
-                ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} started · {msg}")
-            {
+            if let Ok(style) = ProgressStyle::with_template(
+                "{elapsed:>4} {prefix} [{bar:25}] {pos}/{len} started · {msg}",
+            ) {
                 bar.set_style(style.progress_chars("=> "));
             }
+            bar.set_prefix("load");
             bar
         });
+        let now = Instant::now();
         Self {
             bar,
             enabled,
-            last_line: std::sync::Mutex::new(Instant::now()),
+            state: std::sync::Mutex::new(ProgressState {
+                last_line: now,
+                window: (now, 0, 0),
+                rates: (0.0, 0.0),
+                waiting_shown: false,
+            }),
         }
     }
 
-    fn message(counters: &LiveCounters, origin: Instant) -> String {
-        let elapsed = origin.elapsed().as_secs_f64().max(0.001);
-        let started = counters.started.load(Ordering::Relaxed);
-        format!(
-            "{} succeeded · {} outstanding · {} failed · {:.0}/s",
+    fn phase(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(format!("phase: {text}")),
+            None => phase(self.enabled, text),
+        }
+    }
+
+    /// `succeeded · outstanding · failed · rates · deadline in · stall verdict in`.
+    fn message(
+        counters: &LiveCounters,
+        facts: &WatchFacts,
+        rules: &StopRules,
+        rates: (f64, f64),
+    ) -> String {
+        let mut msg = format!(
+            "{} succeeded · {} outstanding · {} failed · now {:.0} starts/s, {:.0} keys/s",
             counters.succeeded.load(Ordering::Relaxed),
             counters.in_flight(),
             counters.failed.load(Ordering::Relaxed),
-            started as f64 / elapsed
-        )
+            rates.0,
+            rates.1
+        );
+        match facts.last_scheduled {
+            Some(last) => {
+                let left = (last + rules.deadline).saturating_sub(facts.now);
+                msg.push_str(&format!(" · deadline in {:.0}s", left.as_secs_f64()));
+            }
+            None => msg.push_str(&format!(
+                " · deadline {:.0}s after the last start",
+                rules.deadline.as_secs_f64()
+            )),
+        }
+        if counters.in_flight() > 0 {
+            let last_progress = facts.last_fetch.max(facts.last_success).unwrap_or_default();
+            let quiet = facts.now.saturating_sub(last_progress);
+            let left = rules.stall_timeout.saturating_sub(quiet);
+            msg.push_str(&format!(" · stall verdict in {:.0}s", left.as_secs_f64()));
+        }
+        msg
     }
 
-    fn update(&self, counters: &LiveCounters, origin: Instant) {
+    fn update(&self, counters: &LiveCounters, facts: &WatchFacts, rules: &StopRules) {
+        if !self.enabled {
+            return;
+        }
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        let now = Instant::now();
+        let started = counters.started.load(Ordering::Relaxed);
+        let succeeded = counters.succeeded.load(Ordering::Relaxed);
+        let (since, s0, k0) = state.window;
+        let window = now.saturating_duration_since(since);
+        let min_window = if self.bar.is_some() {
+            RATE_WINDOW
+        } else {
+            LINE_EVERY
+        };
+        if window >= min_window {
+            let secs = window.as_secs_f64();
+            state.rates = (
+                started.saturating_sub(s0) as f64 / secs,
+                succeeded.saturating_sub(k0) as f64 / secs,
+            );
+            state.window = (now, started, succeeded);
+        }
+        if facts.last_scheduled.is_some() && !state.waiting_shown {
+            state.waiting_shown = true;
+            let text = format!("waiting for {} outstanding", counters.in_flight());
+            match &self.bar {
+                Some(bar) => {
+                    bar.set_prefix("waiting");
+                    bar.println(format!("phase: {text}"));
+                }
+                None => phase(true, &text),
+            }
+        }
+        let msg = Self::message(counters, facts, rules, state.rates);
         if let Some(bar) = &self.bar {
-            bar.set_position(counters.started.load(Ordering::Relaxed));
-            bar.set_message(Self::message(counters, origin));
-        } else if self.enabled
-            && let Ok(mut last) = self.last_line.lock()
-            && last.elapsed() >= Duration::from_secs(5)
-        {
-            *last = Instant::now();
-            tracing::info!(
-                "{:.0}s: {} started · {}",
-                origin.elapsed().as_secs_f64(),
-                counters.started.load(Ordering::Relaxed),
-                Self::message(counters, origin)
+            bar.set_position(started);
+            bar.set_message(msg);
+        } else if now.saturating_duration_since(state.last_line) >= LINE_EVERY {
+            state.last_line = now;
+            eprintln!(
+                "progress: {:.0}s: {started} of {} started · {msg}",
+                facts.now.as_secs_f64(),
+                facts.scheduled
             );
         }
     }
 
-    fn finish(&self, counters: &LiveCounters, origin: Instant) {
+    fn finish(&self, counters: &LiveCounters, facts: &WatchFacts, rules: &StopRules) {
         if let Some(bar) = &self.bar {
+            let rates = self.state.lock().map(|s| s.rates).unwrap_or((0.0, 0.0));
             bar.set_position(counters.started.load(Ordering::Relaxed));
-            bar.finish_with_message(Self::message(counters, origin));
+            bar.finish_with_message(Self::message(counters, facts, rules, rates));
         }
     }
 }

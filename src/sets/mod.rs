@@ -81,12 +81,8 @@ pub fn main(args: SetArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         SetCommand::Add(add) => match write::add(&add.set_dir)? {
-            (write::Added::Run(dir), Some(summary)) => {
-                // The runner printed the run's table; this is the path on the host.
-                eprintln!("run directory: {}", dir.display());
-                println!("verdict: {} ({})", summary.verdict.as_str(), summary.reason);
-                Ok(ExitCode::SUCCESS)
-            }
+            // The runner printed the run's verdict block, host path included: nothing to add.
+            (write::Added::Run(_), Some(_)) => Ok(ExitCode::SUCCESS),
             _ => {
                 eprintln!("no summary was written for this run");
                 Ok(ExitCode::from(NO_NEW_RUN))

@@ -185,7 +185,17 @@ pub fn finish(set_dir: &Path, caught: Option<Signal>) -> anyhow::Result<Finished
                 .then(|| s.scenarios.outstanding as f64 / s.scenarios.scheduled as f64),
         })
         .collect();
-    let mut report = outcome::cross_run_lines(&plan.label, &plan.set_name, &figures, &expect);
+    // A set of one run ends with that run's verdict block (the runner printed it last): the
+    // cross-run lines would only say it again. A set of several ends with this one block.
+    let several = runs.len() > 1;
+    let mut report = if several {
+        outcome::cross_run_lines(&plan.label, &plan.set_name, &figures, &expect)
+    } else {
+        String::new()
+    };
+    if several && let Some(image) = set.identity.as_ref().and_then(|i| i.gateway_image.as_ref()) {
+        report.push_str(&format!("  Gateway image:   {image}\n"));
+    }
     for m in &set.mixed {
         report.push_str(&format!("  warning: {m}\n"));
     }
@@ -203,7 +213,9 @@ pub fn finish(set_dir: &Path, caught: Option<Signal>) -> anyhow::Result<Finished
     } else {
         point_link(label_dir, LATEST_SET, &plan.set_name)?;
     }
-    report.push_str(&format!("  set directory: {}\n", set_dir.display()));
+    if several {
+        report.push_str(&format!("  set directory:   {}\n", set_dir.display()));
+    }
     let exit_code = outcome::exit_code(&verdicts, &expect, caught);
     Ok(Finished {
         exit_code,

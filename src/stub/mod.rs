@@ -77,7 +77,7 @@ Reloads shorter than the 1 s tick leave idle gaps in which a burst may end and e
 #[command(after_long_help = CALIBRATION_HELP)]
 pub struct StubArgs {
     /// Address the control API listens on.
-    #[arg(long, env = "REPRO_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "REPRO_STUB_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// Policy connection string: policies are fetched from `{dashboard}/system/policies`.
     #[arg(long, env = "REPRO_DASHBOARD", default_value = "http://127.0.0.1:9000")]
@@ -205,7 +205,7 @@ pub async fn main(args: StubArgs) -> anyhow::Result<ExitCode> {
         .await
         .map_err(|e| {
             anyhow::anyhow!(
-                "cannot listen on {} ({e}): choose another --listen / REPRO_LISTEN",
+                "cannot listen on {} ({e}): choose another --listen / REPRO_STUB_LISTEN",
                 args.listen
             )
         })?;

@@ -133,8 +133,12 @@ async fn v294_scheduling_at_seed_load_hangs_and_says_so_within_the_stall_timeout
     let finished = DateTime::parse_from_rfc3339(&summary.finished_at).unwrap();
     let last_start_s = 5.0;
     let written_after_last_start = (finished - started).as_seconds_f64() - last_start_s;
+    // What this proves is that the stall detector ended the run (the reason says "stalled"),
+    // not the 120 s deadline. The summary came 15.7 s after the last start once on a busy 2-core
+    // machine (the whole test: 19.8 s, docs/performance.md); stall timeout + 40 s is a 3× margin
+    // and still far short of the deadline, which is what a missed stall verdict would run into.
     assert!(
-        written_after_last_start <= 10.0 + 5.0,
+        written_after_last_start <= 10.0 + 40.0,
         "summary written {written_after_last_start:.1}s after the last start: {} / {:?} / {:?} / {:?}",
         summary.reason,
         summary.reloads,
@@ -207,8 +211,10 @@ async fn a_wrong_node_secret_ends_quickly_as_infra_error_naming_the_secret() {
         .expect("run completes");
     assert_eq!(summary.verdict, Verdict::InfraError, "{}", summary.reason);
     assert!(summary.reason.contains("node_secret"), "{}", summary.reason);
+    // A missed infra error would run into the stall verdict (a Hang, caught above) or the
+    // 120 s deadline; measured ~4 s (docs/performance.md), so 60 s is a wide margin below it.
     assert!(
-        began.elapsed() < Duration::from_secs(15),
+        began.elapsed() < Duration::from_secs(60),
         "took {:?}",
         began.elapsed()
     );

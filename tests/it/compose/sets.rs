@@ -162,8 +162,22 @@ fn ctrl_c_during_the_load_exits_130_with_an_interrupted_summary_and_set() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    // Into the load (readiness takes a few seconds), well before its 60 s end.
-    std::thread::sleep(Duration::from_secs(12));
+    // Into the load, well before its 60 s end: wait for the scenarios stream (readiness takes
+    // anything from 3 s to far more on a busy machine, so no fixed sleep), then a little more.
+    while !crate::faults::compose_kill::load_started(results.path(), &label) {
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "the load never started:\n{}",
+            read_log()
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "ended early:\n{}",
+            read_log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(2));
     let _ = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status();

@@ -57,7 +57,7 @@ impl Drop for Cleanup {
 }
 
 /// Whether the run of `label` under `results` has started its load (its scenarios stream).
-fn load_started(results: &Path, label: &str) -> bool {
+pub(crate) fn load_started(results: &Path, label: &str) -> bool {
     std::fs::read_dir(results.join(label))
         .map(|dirs| {
             dirs.flatten()

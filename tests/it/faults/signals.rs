@@ -91,7 +91,9 @@ impl Drop for Runner {
 
 /// The one run directory under `out/run/` (not `latest`), once the load has started in it.
 pub(crate) async fn wait_for_load(out: &Path) -> PathBuf {
-    let deadline = Instant::now() + Duration::from_secs(15);
+    // How long the runner takes to start its load varies with machine load; 60 s is only a
+    // "never started" catch, not a figure.
+    let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         let started = std::fs::read_dir(out.join("run"))
             .into_iter()
@@ -104,7 +106,7 @@ pub(crate) async fn wait_for_load(out: &Path) -> PathBuf {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("the load did not start within 15 s under {}", out.display());
+    panic!("the load did not start within 60 s under {}", out.display());
 }
 
 fn load_flags<'a>(duration: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
@@ -128,11 +130,13 @@ async fn a_signal_during_load_is_an_interrupted_run(signal: &str, code: i32, nam
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let sent = Instant::now();
     runner.signal(signal);
-    let status = runner.wait(Duration::from_secs(15)).await;
+    let status = runner.wait(Duration::from_secs(30)).await;
 
     assert_eq!(status.code(), Some(code), "{}", runner.stderr_text());
+    // Not finishing the 5 s load and waiting out the 120 s deadline is the point; the summary
+    // below shows started < scheduled. Measured < 1 s (docs/performance.md), bound 20 s.
     assert!(
-        sent.elapsed() < Duration::from_secs(8),
+        sent.elapsed() < Duration::from_secs(20),
         "took {:?}",
         sent.elapsed()
     );
@@ -179,7 +183,7 @@ async fn ctrl_c_while_waiting_after_the_load_exits_130_with_every_scenario_outst
     // The 1 s load is over; scenarios are now only waiting for their policies.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     runner.signal("INT");
-    let status = runner.wait(Duration::from_secs(15)).await;
+    let status = runner.wait(Duration::from_secs(30)).await;
 
     assert_eq!(status.code(), Some(130), "{}", runner.stderr_text());
     let summary = read_summary(&dir);
@@ -225,11 +229,14 @@ async fn a_second_ctrl_c_exits_at_once_still_leaving_a_valid_summary() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let second = Instant::now();
     runner.signal("INT");
-    let status = runner.wait(Duration::from_secs(15)).await;
+    let status = runner.wait(Duration::from_secs(30)).await;
 
     assert_eq!(status.code(), Some(130), "{}", runner.stderr_text());
+    // The ordering proof is the reason "interrupted twice" below: only the second-signal guard
+    // writes it, before the graceful path's 5 s fetch-log wait (held 8 s here) could end. The
+    // bound only catches an exit that waited for that fetch (measured < 0.5 s, bound 4.5 s).
     assert!(
-        second.elapsed() < Duration::from_secs(2),
+        second.elapsed() < Duration::from_millis(4500),
         "the second Ctrl-C exits at once, not after the 5 s fetch-log wait: {:?}",
         second.elapsed()
     );
@@ -273,8 +280,9 @@ async fn ctrl_c_while_waiting_for_a_gateway_that_is_not_ready_exits_130_with_a_s
     let status = runner.wait(Duration::from_secs(10)).await;
 
     assert_eq!(status.code(), Some(130), "{}", runner.stderr_text());
+    // An ignored signal would wait out the 30 s --wait-ready; measured < 0.5 s, bound 10 s.
     assert!(
-        sent.elapsed() < Duration::from_secs(3),
+        sent.elapsed() < Duration::from_secs(10),
         "took {:?}",
         sent.elapsed()
     );

@@ -164,7 +164,8 @@ async fn a_gateway_process_killed_mid_run_is_unresponsive_naming_the_refused_con
     assert!(summary.scenarios.succeeded > 0, "it worked before the kill");
     assert!(summary.scenarios.outstanding > 0);
     assert!(
-        began.elapsed() < Duration::from_secs(30),
+        // Ending before the 120 s deadline is the point; measured ~8 s (docs/performance.md).
+        began.elapsed() < super::PROMPT_END,
         "{:?}",
         began.elapsed()
     );
