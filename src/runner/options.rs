@@ -43,9 +43,9 @@ impl Trigger {
 /// When a written summary should still make the exit status non-zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FailOn {
-    /// Exit 0 whenever a summary was written.
+    /// Exit 0 whenever a summary was written (the verdict is only in the files).
     Never,
-    /// Exit 1 when the verdict is `hang`.
+    /// Exit 1 when a run ended `hang` or `unresponsive` (the default: the same table as a set).
     Hang,
     /// Exit 1 for any verdict but `pass`.
     NotPass,
@@ -67,14 +67,14 @@ summary.md, report.txt, plots) and one verdict block on the terminal.";
 
 /// `run --help`: the exit statuses (shown below the options), as `exit_code` maps them.
 pub const RUN_EXIT_STATUS: &str = "\
-Exit status of `run`:
-  0    a summary was written, whatever the verdict (default --fail-on never)
-  1    --fail-on hang: a run ended `hang` or `unresponsive`;
-       --fail-on not-pass: a run ended with any verdict but `pass`
+Exit status of `run` (the same table as a set and scripts/repro.sh):
+  0    every run ended `pass`
+  1    a measured failure of the gateway: a run ended `hang` or `unresponsive` (default
+       --fail-on hang; --fail-on not-pass: any verdict but `pass`; --fail-on never: 0
+       whenever a summary was written)
   2    infra_error (the kit could not measure), bad options, an unwritable --out
   130  interrupted by SIGINT (Ctrl-C), 143 by SIGTERM; the summary holds what was measured
-`make repro` / scripts/repro.sh use the set's table instead (1 for a hang unless --expect
-hang): see README, \"Exit status\".";
+scripts/repro.sh adds --expect (which verdicts count as success): see README, \"Verdicts\".";
 
 /// Drive the load against a gateway and write a summary with a verdict (see RUN_LONG_ABOUT).
 #[derive(Clone, Args)]
@@ -167,7 +167,7 @@ pub struct RunArgs {
     #[arg(long, env = "REPRO_RUNS", default_value_t = 1)]
     pub runs: u32,
     /// Make the exit status 1 for these verdicts even though a summary was written.
-    #[arg(long, env = "REPRO_FAIL_ON", value_enum, default_value_t = FailOn::Never)]
+    #[arg(long, env = "REPRO_FAIL_ON", value_enum, default_value_t = FailOn::Hang)]
     pub fail_on: FailOn,
     /// Seed of the per-scenario jitter RNGs (scenario i uses seed + i).
     #[arg(long, env = "REPRO_SEED", default_value_t = 0x5eed)]

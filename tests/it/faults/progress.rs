@@ -37,7 +37,12 @@ async fn without_a_terminal_the_phases_come_as_plain_lines_in_order() {
     let dir = wait_for_load(out.path()).await;
     // No wall-clock bound: this only catches a runner that never ends.
     let status = runner.wait(Duration::from_secs(120)).await;
-    assert_eq!(status.code(), Some(0), "{}", runner.stderr_text());
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "a hang exits 1: {}",
+        runner.stderr_text()
+    );
     assert_eq!(read_summary(&dir).verdict, Verdict::Hang);
 
     let stderr = runner.stderr_text();
