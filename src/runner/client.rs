@@ -472,14 +472,7 @@ pub fn describe(error: &reqwest::Error) -> String {
     if error.is_connect() {
         return "connection refused or unreachable".into();
     }
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    crate::telemetry::error_chain(error)
 }
 
 #[cfg(test)]

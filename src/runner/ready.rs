@@ -46,7 +46,7 @@ pub async fn wait_ready(
 ) -> Result<(), ReadyError> {
     let deadline = Instant::now() + options.wait_ready;
     if let Some(url) = &options.redis {
-        let shown = redact_url(url);
+        let shown = crate::telemetry::redact_url(url);
         gate("redis", deadline, evidence, || async {
             ping_redis(url).await.map_err(|source| {
                 Failure::Transient(ReadyError::Redis {
@@ -227,17 +227,6 @@ pub async fn ping_redis(url: &str) -> Result<(), PingError> {
     }
 }
 
-/// Hides a password in `redis://user:password@host`.
-pub fn redact_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,18 +263,6 @@ mod tests {
         let none = subscribed(Some(0), 1);
         assert!(
             matches!(none, Err(Failure::Transient(m)) if m.to_string().contains("0 of 1") && m.to_string().contains("--no-wait-subscribers"))
-        );
-    }
-
-    #[test]
-    fn redis_passwords_are_hidden() {
-        assert_eq!(
-            super::redact_url("redis://:s3cret@redis:6379"),
-            "redis://:***@redis:6379"
-        );
-        assert_eq!(
-            super::redact_url("redis://redis:6379"),
-            "redis://redis:6379"
         );
     }
 }

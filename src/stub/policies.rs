@@ -144,15 +144,16 @@ pub async fn fetch_policy_body(
         .timeout(FETCH_TIMEOUT)
         .send()
         .await
-        .map_err(|e| PolicyFetchError::Request(format!("{url}: {}", error_chain(&e))))?;
+        .map_err(|e| {
+            PolicyFetchError::Request(format!("{url}: {}", crate::telemetry::error_chain(&e)))
+        })?;
     let status = reply.status().as_u16();
     if status == 403 {
         return Err(PolicyFetchError::Login { url });
     }
-    let body = reply
-        .bytes()
-        .await
-        .map_err(|e| PolicyFetchError::Request(format!("{url}: {}", error_chain(&e))))?;
+    let body = reply.bytes().await.map_err(|e| {
+        PolicyFetchError::Request(format!("{url}: {}", crate::telemetry::error_chain(&e)))
+    })?;
     Ok((status, body))
 }
 
@@ -179,18 +180,6 @@ pub async fn fetch_policies(
     tokio::task::spawn_blocking(move || parse_fetched(status, &body))
         .await
         .map_err(|e| PolicyFetchError::Request(format!("parser task failed: {e}")))?
-}
-
-/// `error sending request` alone says nothing: append every cause (refused, timed out, ...).
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
