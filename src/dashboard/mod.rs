@@ -90,7 +90,7 @@ impl fmt::Debug for DashboardArgs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DashboardArgs")
             .field("listen", &self.listen)
-            .field("redis", &notify::redact_url(&self.redis))
+            .field("redis", &crate::telemetry::redact_url(&self.redis))
             .field("node_secret", &"***")
             .field("initial_policies", &self.initial_policies)
             .field("org_id", &self.org_id)

@@ -128,8 +128,8 @@ impl Publisher {
 impl RedisPublisher {
     /// Connects to `url` and checks it answers PING within `timeout`, before anything is served.
     pub async fn connect(url: &str, node_secret: &str, timeout: Duration) -> anyhow::Result<Self> {
-        let url_for_humans = redact_url(url);
-        let password = url_password(url);
+        let url_for_humans = crate::telemetry::redact_url(url);
+        let password = crate::telemetry::url_password(url);
         let unreachable = |cause: String| {
             let cause = crate::telemetry::redact(&cause, &[&password, node_secret]);
             anyhow::anyhow!(
@@ -220,55 +220,9 @@ async fn watch_subscribers(pool: Pool, facts: std::sync::Weak<PublishFacts>) {
     }
 }
 
-/// `redis://user:secret@host` → `redis://user:***@host`; URLs without credentials are unchanged.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
-        return url.to_owned();
-    };
-    let userinfo = &rest[..at];
-    let shown = match userinfo.split_once(':') {
-        Some((user, _)) => format!("{user}:***"),
-        // A lone userinfo may be a password (`redis://secret@host`): hide it whole.
-        None => "***".to_owned(),
-    };
-    format!("{scheme}://{shown}{}", &rest[at..])
-}
-
-fn url_password(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
-    match authority.rfind('@') {
-        Some(at) => {
-            let userinfo = &authority[..at];
-            userinfo
-                .split_once(':')
-                .map_or(userinfo, |(_, p)| p)
-                .to_owned()
-        }
-        None => String::new(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_in_redis_urls_are_hidden() {
-        assert_eq!(
-            redact_url("redis://127.0.0.1:6379"),
-            "redis://127.0.0.1:6379"
-        );
-        assert_eq!(redact_url("redis://:pw@h:1/0"), "redis://:***@h:1/0");
-        assert_eq!(redact_url("redis://u:pw@h"), "redis://u:***@h");
-        assert_eq!(redact_url("redis://pw@h"), "redis://***@h");
-        assert_eq!(url_password("redis://u:pw@h/0"), "pw");
-        assert_eq!(url_password("redis://h/0"), "");
-    }
 
     #[test]
     fn publish_facts_count_receivers_and_slow_publishes() {

@@ -2,27 +2,12 @@
 //!
 //! Built from already parsed summaries, so it is pure data; `load.rs` does the file work.
 
-use base64::prelude::{BASE64_STANDARD, Engine};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::summary::histogram::decode_bounded;
 use crate::summary::set::{PerRunValues, per_run_values};
 use crate::summary::{ScenarioConfig, Summary, Verdict};
-
-/// Largest base64 histogram decoded, bytes: a bound on memory for hostile summaries.
-const MAX_HISTOGRAM_B64: usize = 8 * 1024 * 1024;
-
-/// Cookie of hdrhistogram's uncompressed V2 encoding (`V2_COOKIE_BASE | 0x10` in its source).
-const V2_COOKIE: u32 = 0x1c84_9313;
-
-/// Bytes of the V2 header before the payload.
-const V2_HEADER_LEN: usize = 40;
-
-/// Cookie of the V2 + DEFLATE encoding `summary.json` holds (`V2_COMPRESSED_COOKIE_BASE | 0x10`).
-const V2_DEFLATE_COOKIE: u32 = 0x1c84_9314;
-
-/// Largest inflated histogram accepted, bytes; a real one is at most a few hundred kilobytes.
-const MAX_INFLATED: u64 = 4 * 1024 * 1024;
 
 /// What form of path named the side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -93,8 +78,10 @@ impl Side {
             if s.latency_ms.count == 0 {
                 continue;
             }
-            let added = decode_histogram(&s.latency_ms.histogram_b64)
-                .and_then(|h| merge_into(&mut merged, &h));
+            let added = match decode_bounded(&s.latency_ms.histogram_b64) {
+                Ok(h) => merge_into(&mut merged, &h).map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
             if let Err(why) = added {
                 unreadable.push(format!("{dir}: {why}"));
             }
@@ -227,7 +214,7 @@ fn gateway_image(s: &Summary) -> Option<String> {
 }
 
 /// Adds `h` to `merged`, creating it on first use.
-fn merge_into(merged: &mut Option<Histogram<u64>>, h: &Histogram<u64>) -> Result<(), String> {
+fn merge_into(merged: &mut Option<Histogram<u64>>, h: &Histogram<u64>) -> Result<(), NotMergeable> {
     match merged {
         None => {
             // Decoded histograms have a fixed range; the merged one must grow to fit all runs.
@@ -235,77 +222,20 @@ fn merge_into(merged: &mut Option<Histogram<u64>>, h: &Histogram<u64>) -> Result
             m.auto(true);
             *merged = Some(m);
         }
-        Some(m) => m
-            .add(h)
-            .map_err(|e| format!("histogram not mergeable ({e:?})"))?,
+        Some(m) => m.add(h).map_err(NotMergeable)?,
     }
     Ok(())
 }
 
-/// Decodes a base64 V2 histogram, plain or V2 + DEFLATE (what runs write), after inflating it
-/// under a bound and checking its header against its size, because hdrhistogram allocates
-/// whatever payload length the header claims.
-// TODO(lead): switch to `summary::histogram::decode_histogram` once merged, keeping these bounds.
-fn decode_histogram(b64: &str) -> Result<Histogram<u64>, String> {
-    if b64.is_empty() {
-        return Err("no histogram recorded".into());
-    }
-    if b64.len() > MAX_HISTOGRAM_B64 {
-        return Err(format!("histogram larger than {MAX_HISTOGRAM_B64} bytes"));
-    }
-    let bytes = BASE64_STANDARD
-        .decode(b64)
-        .map_err(|e| format!("not base64: {e}"))?;
-    let bytes = inflate_if_compressed(bytes)?;
-    let word = |at: usize| {
-        bytes
-            .get(at..at + 4)
-            .and_then(|b| <[u8; 4]>::try_from(b).ok())
-            .map(u32::from_be_bytes)
-    };
-    if word(0) != Some(V2_COOKIE) {
-        return Err("not an HdrHistogram V2 encoding".into());
-    }
-    let payload_len = word(4).unwrap_or(u32::MAX) as usize;
-    let digits = word(12).unwrap_or(u32::MAX);
-    if bytes.len() < V2_HEADER_LEN || payload_len > bytes.len() - V2_HEADER_LEN || digits > 5 {
-        return Err("histogram header does not match its size".into());
-    }
-    hdrhistogram::serialization::Deserializer::new()
-        .deserialize(&mut bytes.as_slice())
-        .map_err(|e| format!("undecodable histogram: {e:?}"))
-}
-
-/// Turns V2 + DEFLATE into plain V2 (other bytes pass through), never inflating past
-/// [`MAX_INFLATED`]: a small hostile document must not expand into gigabytes.
-fn inflate_if_compressed(bytes: Vec<u8>) -> Result<Vec<u8>, String> {
-    use std::io::Read as _;
-    let word = |at: usize| bytes.get(at..at + 4).map(|b| [b[0], b[1], b[2], b[3]]);
-    if word(0).map(u32::from_be_bytes) != Some(V2_DEFLATE_COOKIE) {
-        return Ok(bytes);
-    }
-    let compressed_len = word(4).map_or(usize::MAX, |w| u32::from_be_bytes(w) as usize);
-    let compressed = bytes
-        .get(8..)
-        .filter(|rest| compressed_len <= rest.len())
-        .map(|rest| &rest[..compressed_len])
-        .ok_or("compressed histogram header does not match its size")?;
-    let mut plain = Vec::new();
-    flate2::read::ZlibDecoder::new(compressed)
-        .take(MAX_INFLATED + 1)
-        .read_to_end(&mut plain)
-        .map_err(|e| format!("undecodable compressed histogram: {e}"))?;
-    if plain.len() as u64 > MAX_INFLATED {
-        return Err(format!(
-            "histogram inflates to more than {MAX_INFLATED} bytes"
-        ));
-    }
-    Ok(plain)
-}
+/// A run's histogram that cannot be added to the others.
+#[derive(Debug, thiserror::Error)]
+#[error("histogram not mergeable ({0:?})")]
+struct NotMergeable(#[source] hdrhistogram::AdditionError);
 
 /// Encodes a histogram the way summaries hold it (for tests of this module and its users).
 #[cfg(test)]
 pub(crate) fn encode_histogram(h: &Histogram<u64>) -> String {
+    use base64::prelude::{BASE64_STANDARD, Engine};
     use hdrhistogram::serialization::{Serializer, V2Serializer};
     let mut buf = Vec::new();
     V2Serializer::new().serialize(h, &mut buf).unwrap();
@@ -315,7 +245,11 @@ pub(crate) fn encode_histogram(h: &Histogram<u64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::summary::histogram::{
+        MAX_INFLATED, V2_COOKIE, V2_DEFLATE_COOKIE, decode_bounded as decode_histogram,
+    };
     use crate::summary::set::sample_summary;
+    use base64::prelude::{BASE64_STANDARD, Engine};
 
     fn summary_with_latencies(us: &[u64]) -> Summary {
         let mut h = Histogram::<u64>::new(3).unwrap();
@@ -346,9 +280,16 @@ mod tests {
         let mut bytes = vec![0u8; 44];
         bytes[..4].copy_from_slice(&V2_COOKIE.to_be_bytes());
         bytes[4..8].copy_from_slice(&u32::MAX.to_be_bytes());
-        let err = decode_histogram(&BASE64_STANDARD.encode(bytes)).unwrap_err();
+        let err = decode_histogram(&BASE64_STANDARD.encode(bytes))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("header"), "{err}");
-        assert!(decode_histogram("%%%").unwrap_err().contains("base64"));
+        assert!(
+            decode_histogram("%%%")
+                .unwrap_err()
+                .to_string()
+                .contains("base64")
+        );
     }
 
     #[test]
@@ -371,10 +312,14 @@ mod tests {
         let mut bytes = V2_DEFLATE_COOKIE.to_be_bytes().to_vec();
         bytes.extend_from_slice(&(compressed.len() as u32).to_be_bytes());
         bytes.extend_from_slice(&compressed);
-        let err = decode_histogram(&BASE64_STANDARD.encode(&bytes)).unwrap_err();
+        let err = decode_histogram(&BASE64_STANDARD.encode(&bytes))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("inflates to more than"), "{err}");
         bytes[4..8].copy_from_slice(&u32::MAX.to_be_bytes());
-        let err = decode_histogram(&BASE64_STANDARD.encode(&bytes)).unwrap_err();
+        let err = decode_histogram(&BASE64_STANDARD.encode(&bytes))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("does not match its size"), "{err}");
     }
 

@@ -15,17 +15,11 @@ pub(crate) fn record(
     success_ms: Option<f64>,
 ) -> ScenarioRecord {
     ScenarioRecord {
-        seq,
-        index,
-        policy_id: format!("p{index}"),
         scheduled_ms: seq as f64 * 20.0,
-        lag_ms: 0.1,
         add_done_ms: Some(3.0),
-        attempts: 2,
         last_failure_ms: Some(500.0),
         success_ms,
-        outcome,
-        last_error: None,
+        ..crate::summary::fixtures::record(seq, index, outcome)
     }
 }
 

@@ -54,7 +54,7 @@ impl BackoffPolicy {
 
     /// Parses `seed`, `fine` or `initial=500ms,multiplier=1.5,jitter=0.5,max=60s` (any subset,
     /// the rest taken from `seed`).
-    pub fn parse(spec: &str) -> Result<Self, String> {
+    pub fn parse(spec: &str) -> Result<Self, BackoffError> {
         match spec.trim() {
             "seed" => return Ok(Self::seed()),
             "fine" => return Ok(Self::fine()),
@@ -67,16 +67,14 @@ impl BackoffPolicy {
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (key, value) = part
                 .split_once('=')
-                .ok_or_else(|| format!("`{part}` is not key=value"))?;
+                .ok_or_else(|| BackoffError::NotKeyValue(part.to_owned()))?;
             match key.trim() {
                 "initial" => policy.initial = parse_duration(value)?,
                 "max" => policy.max_interval = parse_duration(value)?,
                 "multiplier" => policy.multiplier = parse_number(value)?,
                 "jitter" => policy.jitter = parse_number(value)?,
                 other => {
-                    return Err(format!(
-                        "unknown key `{other}` (use initial, multiplier, jitter, max)"
-                    ));
+                    return Err(BackoffError::UnknownKey(other.to_owned()));
                 }
             }
         }
@@ -85,18 +83,18 @@ impl BackoffPolicy {
     }
 
     /// Checks the values make a schedule that ends and grows.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), BackoffError> {
         if self.initial.is_zero() {
-            return Err("initial must be > 0".into());
+            return Err(BackoffError::ZeroInitial);
         }
         if !(self.multiplier >= 1.0 && self.multiplier <= 10.0) {
-            return Err(format!("multiplier {} must be in [1, 10]", self.multiplier));
+            return Err(BackoffError::Multiplier(self.multiplier));
         }
         if !(0.0..1.0).contains(&self.jitter) {
-            return Err(format!("jitter {} must be in [0, 1)", self.jitter));
+            return Err(BackoffError::Jitter(self.jitter));
         }
         if self.max_interval < self.initial {
-            return Err("max must be ≥ initial".into());
+            return Err(BackoffError::MaxBelowInitial);
         }
         Ok(())
     }
@@ -152,15 +150,62 @@ impl Backoff {
     }
 }
 
-fn parse_duration(value: &str) -> Result<Duration, String> {
-    humantime::parse_duration(value.trim()).map_err(|e| format!("`{value}`: {e}"))
+/// Why a `--backoff` spec was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum BackoffError {
+    /// A part without `=`.
+    #[error("`{0}` is not key=value")]
+    NotKeyValue(String),
+    /// A key the schedule does not have.
+    #[error("unknown key `{0}` (use initial, multiplier, jitter, max)")]
+    UnknownKey(String),
+    /// A value that is not a duration.
+    #[error("`{value}`: {source}")]
+    Duration {
+        /// The value as given.
+        value: String,
+        /// humantime's reason.
+        #[source]
+        source: humantime::DurationError,
+    },
+    /// A value that is not a number.
+    #[error("`{value}`: {source}")]
+    Number {
+        /// The value as given.
+        value: String,
+        /// The parser's reason.
+        #[source]
+        source: std::num::ParseFloatError,
+    },
+    /// `initial=0`.
+    #[error("initial must be > 0")]
+    ZeroInitial,
+    /// A multiplier outside [1, 10].
+    #[error("multiplier {0} must be in [1, 10]")]
+    Multiplier(f64),
+    /// A jitter outside [0, 1).
+    #[error("jitter {0} must be in [0, 1)")]
+    Jitter(f64),
+    /// `max` below `initial`.
+    #[error("max must be ≥ initial")]
+    MaxBelowInitial,
 }
 
-fn parse_number(value: &str) -> Result<f64, String> {
+fn parse_duration(value: &str) -> Result<Duration, BackoffError> {
+    humantime::parse_duration(value.trim()).map_err(|source| BackoffError::Duration {
+        value: value.to_owned(),
+        source,
+    })
+}
+
+fn parse_number(value: &str) -> Result<f64, BackoffError> {
     value
         .trim()
         .parse::<f64>()
-        .map_err(|e| format!("`{value}`: {e}"))
+        .map_err(|source| BackoffError::Number {
+            value: value.to_owned(),
+            source,
+        })
 }
 
 #[cfg(test)]
@@ -218,21 +263,25 @@ mod tests {
         assert!(
             BackoffPolicy::parse("initial=0s")
                 .unwrap_err()
+                .to_string()
                 .contains("initial")
         );
         assert!(
             BackoffPolicy::parse("jitter=1.5")
                 .unwrap_err()
+                .to_string()
                 .contains("jitter")
         );
         assert!(
             BackoffPolicy::parse("speed=3")
                 .unwrap_err()
+                .to_string()
                 .contains("unknown key")
         );
         assert!(
             BackoffPolicy::parse("initial")
                 .unwrap_err()
+                .to_string()
                 .contains("key=value")
         );
     }

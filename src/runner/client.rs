@@ -44,6 +44,7 @@ pub struct Classified<T> {
     pub connect_timeouts: u32,
 }
 
+use super::errors::{ClientError, Failure};
 use super::options::{RunOptions, Trigger};
 
 /// The answer to one key-creation attempt.
@@ -102,26 +103,26 @@ impl Endpoints {
     }
 
     /// `POST /repro/policies` on the mock.
-    pub async fn add_policy(&self) -> Result<AddedPolicy, String> {
+    pub async fn add_policy(&self) -> Result<AddedPolicy, ClientError> {
         let url = format!("{}/repro/policies", self.dashboard);
         let (response, _) = send_retrying_connect(|| self.admin(self.http.post(&url)).send()).await;
-        let response = response.map_err(|e| format!("dashboard {url}: {}", describe(&e)))?;
+        let response = response.map_err(|source| dashboard_unreachable(&url, source))?;
         let status = response.status();
         if !status.is_success() {
             let body = response.text().await.unwrap_or_default();
-            return Err(self.scrub(&format!(
+            return Err(ClientError::Answered(self.scrub(&format!(
                 "dashboard {url} answered {status}: {}",
                 snippet(&body)
-            )));
+            ))));
         }
         response
             .json::<AddedPolicy>()
             .await
-            .map_err(|e| format!("dashboard {url}: unreadable answer: {e}"))
+            .map_err(|source| ClientError::Unreadable { url, source })
     }
 
-    /// Sends the per-scenario trigger; `Err((fatal, message))`.
-    pub async fn trigger(&self, trigger: Trigger) -> Result<(), (bool, String)> {
+    /// Sends the per-scenario trigger.
+    pub async fn trigger(&self, trigger: Trigger) -> Result<(), Failure<ClientError>> {
         self.trigger_classified(trigger).await.result
     }
 
@@ -129,7 +130,7 @@ impl Endpoints {
     pub async fn trigger_classified(
         &self,
         trigger: Trigger,
-    ) -> Classified<Result<(), (bool, String)>> {
+    ) -> Classified<Result<(), Failure<ClientError>>> {
         let path = match trigger {
             Trigger::Notify | Trigger::None => {
                 return Classified {
@@ -158,22 +159,25 @@ impl Endpoints {
             Ok(r) => r,
             Err(e) => {
                 let class = classify_transport(&e);
-                return done(
-                    Err((false, format!("gateway {url}: {}", describe(&e)))),
-                    class,
-                );
+                return done(Err(Failure::Transient(gateway_unreachable(&url, e))), class);
             }
         };
         match response.status() {
             StatusCode::OK => done(Ok(()), AttemptClass::Ok),
-            StatusCode::FORBIDDEN => done(Err((true, secret_rejected(&url))), AttemptClass::Other),
+            StatusCode::FORBIDDEN => done(
+                Err(Failure::Fatal(ClientError::SecretRejected { url })),
+                AttemptClass::Other,
+            ),
             status => {
                 let body = response.text().await.unwrap_or_default();
                 let message = self.scrub(&format!(
                     "gateway {url} answered {status}: {}",
                     snippet(&body)
                 ));
-                done(Err((true, message)), AttemptClass::Other)
+                done(
+                    Err(Failure::Fatal(ClientError::Answered(message))),
+                    AttemptClass::Other,
+                )
             }
         }
     }
@@ -230,65 +234,75 @@ impl Endpoints {
     }
 
     /// The mock's counters.
-    pub async fn mock_stats(&self) -> Result<MockStats, String> {
+    pub async fn stats(&self) -> Result<MockStats, ClientError> {
         let url = format!("{}/repro/stats", self.dashboard);
         self.get_json(&url).await
     }
 
+    /// [`Endpoints::stats`] with the error as text, for the watcher (src/runner/watch.rs keeps
+    /// it as a `String`; switch it to `stats()` and drop this adapter).
+    pub async fn mock_stats(&self) -> Result<MockStats, String> {
+        self.stats().await.map_err(|e| e.to_string())
+    }
+
     /// The mock's fetch log since `since_ms` (Unix ms).
-    pub async fn mock_fetches(&self, since_ms: u64) -> Result<Vec<FetchRecord>, String> {
+    pub async fn mock_fetches(&self, since_ms: u64) -> Result<Vec<FetchRecord>, ClientError> {
         let url = format!("{}/repro/fetches?since_ms={since_ms}", self.dashboard);
         self.get_json(&url).await
     }
 
     /// `POST /repro/reset`: back to the initial policy pool (between repetitions).
-    pub async fn reset_pool(&self) -> Result<(), String> {
+    pub async fn reset_pool(&self) -> Result<(), ClientError> {
         let url = format!("{}/repro/reset", self.dashboard);
         let response = self
             .admin(self.http.post(&url))
             .send()
             .await
-            .map_err(|e| format!("dashboard {url}: {}", describe(&e)))?;
+            .map_err(|source| dashboard_unreachable(&url, source))?;
         if response.status().is_success() {
             Ok(())
         } else {
-            Err(format!("dashboard {url} answered {}", response.status()))
+            Err(status_error("dashboard", url, response.status()))
         }
     }
 
-    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, String> {
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, ClientError> {
         let response = self
             .admin(self.http.get(url))
             .send()
             .await
-            .map_err(|e| format!("dashboard {url}: {}", describe(&e)))?;
+            .map_err(|source| dashboard_unreachable(url, source))?;
         let status = response.status();
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            return Err(format!(
-                "dashboard {url} answered {status}: pass the mock's admin token with --admin-token / REPRO_ADMIN_TOKEN"
-            ));
+            return Err(ClientError::AdminToken {
+                url: url.to_owned(),
+                status,
+            });
         }
         if !status.is_success() {
-            return Err(format!("dashboard {url} answered {status}"));
+            return Err(status_error("dashboard", url.to_owned(), status));
         }
         response
             .json::<T>()
             .await
-            .map_err(|e| format!("dashboard {url}: unreadable answer: {e}"))
+            .map_err(|source| ClientError::Unreadable {
+                url: url.to_owned(),
+                source,
+            })
     }
 
     /// Dashboard readiness: `GET /health` answers 200.
-    pub async fn probe_dashboard(&self) -> Result<(), String> {
+    pub async fn probe_dashboard(&self) -> Result<(), ClientError> {
         let url = format!("{}/health", self.dashboard);
         match self.http.get(&url).send().await {
             Ok(r) if r.status().is_success() => Ok(()),
-            Ok(r) => Err(format!("dashboard {url} answered {}", r.status())),
-            Err(e) => Err(format!("dashboard {url}: {}", describe(&e))),
+            Ok(r) => Err(status_error("dashboard", url, r.status())),
+            Err(e) => Err(dashboard_unreachable(&url, e)),
         }
     }
 
-    /// Gateway readiness: `GET /tyk/apis` with the secret (v2.9.x); `Err((fatal, why))`.
-    pub async fn probe_gateway(&self) -> Result<(), (bool, String)> {
+    /// Gateway readiness: `GET /tyk/apis` with the secret (v2.9.x).
+    pub async fn probe_gateway(&self) -> Result<(), Failure<ClientError>> {
         let url = format!("{}/tyk/apis", self.gateway);
         match self
             .http
@@ -298,9 +312,11 @@ impl Endpoints {
             .await
         {
             Ok(r) if r.status().is_success() => Ok(()),
-            Ok(r) if r.status() == StatusCode::FORBIDDEN => Err((true, secret_rejected(&url))),
-            Ok(r) => Err((false, format!("gateway {url} answered {}", r.status()))),
-            Err(e) => Err((false, format!("gateway {url}: {}", describe(&e)))),
+            Ok(r) if r.status() == StatusCode::FORBIDDEN => {
+                Err(Failure::Fatal(ClientError::SecretRejected { url }))
+            }
+            Ok(r) => Err(Failure::Transient(status_error("gateway", url, r.status()))),
+            Err(e) => Err(Failure::Transient(gateway_unreachable(&url, e))),
         }
     }
 
@@ -344,7 +360,35 @@ pub fn classify_key_failure(status: StatusCode, body: &str, url: &str) -> KeyAtt
     }
 }
 
-fn secret_rejected(url: &str) -> String {
+/// No answer from the dashboard at `url`.
+pub(crate) fn dashboard_unreachable(url: &str, source: reqwest::Error) -> ClientError {
+    ClientError::Transport {
+        service: "dashboard",
+        url: url.to_owned(),
+        source,
+    }
+}
+
+/// No answer from the gateway at `url`.
+pub(crate) fn gateway_unreachable(url: &str, source: reqwest::Error) -> ClientError {
+    ClientError::Transport {
+        service: "gateway",
+        url: url.to_owned(),
+        source,
+    }
+}
+
+/// An unexpected status from `service`.
+pub(crate) fn status_error(service: &'static str, url: String, status: StatusCode) -> ClientError {
+    ClientError::Status {
+        service,
+        url,
+        status,
+    }
+}
+
+/// The message for a gateway that answered 403 to the secret.
+pub(crate) fn secret_rejected(url: &str) -> String {
     format!(
         "gateway {url} answered 403: it rejected the secret; pass the gateway's `secret` with --secret / REPRO_SECRET"
     )
@@ -428,14 +472,7 @@ pub fn describe(error: &reqwest::Error) -> String {
     if error.is_connect() {
         return "connection refused or unreachable".into();
     }
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    crate::telemetry::error_chain(error)
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use super::client::{Endpoints, KeyAttempt, describe};
+use super::client::{Endpoints, KeyAttempt, gateway_unreachable, status_error};
+use super::errors::{ClientError, Failure};
 use super::options::RunOptions;
 use crate::protocol::HEADER_GATEWAY_AUTH;
 
@@ -52,6 +53,12 @@ impl GatewayChecks {
     /// `Ok` when the gateway answers anything at all on `/tyk/apis` (a 403 is an answer);
     /// `Err` with the transport error (refused, reset, timed out) otherwise.
     pub async fn alive(&self) -> Result<(), String> {
+        self.reachable().await.map_err(|e| e.to_string())
+    }
+
+    /// [`GatewayChecks::alive`] with the typed error (src/runner/watch.rs keeps a `String`;
+    /// switch it to this and drop the adapter).
+    pub async fn reachable(&self) -> Result<(), ClientError> {
         let url = format!("{}/tyk/apis", self.gateway);
         let sent = self
             .http
@@ -61,12 +68,12 @@ impl GatewayChecks {
             .await;
         match sent {
             Ok(_) => Ok(()),
-            Err(e) => Err(describe(&e)),
+            Err(e) => Err(ClientError::Unreachable(e)),
         }
     }
 
-    /// The ids of the APIs `GET /tyk/apis` lists; `Err((fatal, why))`.
-    pub async fn list_apis(&self) -> Result<Vec<String>, (bool, String)> {
+    /// The ids of the APIs `GET /tyk/apis` lists.
+    pub async fn list_apis(&self) -> Result<Vec<String>, Failure<ClientError>> {
         let url = format!("{}/tyk/apis", self.gateway);
         let response = self
             .http
@@ -74,25 +81,23 @@ impl GatewayChecks {
             .header(HEADER_GATEWAY_AUTH, &self.secret)
             .send()
             .await
-            .map_err(|e| (false, format!("gateway {url}: {}", describe(&e))))?;
+            .map_err(|e| Failure::Transient(gateway_unreachable(&url, e)))?;
         if response.status() == StatusCode::FORBIDDEN {
-            return Err((
-                true,
-                format!(
-                    "gateway {url} answered 403: it rejected the secret; pass the gateway's `secret` with --secret / REPRO_SECRET"
-                ),
-            ));
+            return Err(Failure::Fatal(ClientError::SecretRejected { url }));
         }
         if !response.status().is_success() {
-            return Err((
-                false,
-                format!("gateway {url} answered {}", response.status()),
-            ));
+            let status = response.status();
+            return Err(Failure::Transient(status_error("gateway", url, status)));
         }
-        let list: serde_json::Value = response
-            .json()
-            .await
-            .map_err(|e| (false, format!("gateway {url}: unreadable API list: {e}")))?;
+        let list: serde_json::Value = match response.json().await {
+            Ok(list) => list,
+            Err(source) => {
+                return Err(Failure::Transient(ClientError::UnreadableApis {
+                    url,
+                    source,
+                }));
+            }
+        };
         Ok(api_ids(&list))
     }
 }

@@ -15,6 +15,7 @@
 pub mod backoff;
 pub mod client;
 pub mod decide;
+pub mod errors;
 pub mod finish;
 pub mod gateway_checks;
 pub mod options;
@@ -138,7 +139,7 @@ pub async fn run_once(options: &RunOptions) -> anyhow::Result<(RunDir, Summary)>
     // Ctrl-C during the readiness wait (up to --wait-ready) must leave a summary too.
     let waited = tokio::select! {
         ready = ready::wait_ready(options, &endpoints, evidence.as_ref()) => {
-            ready.map_err(|reason| (Verdict::InfraError, reason))
+            ready.map_err(|reason| (Verdict::InfraError, reason.to_string()))
         }
         signal = crate::shutdown::next_signal() => Err((
             Verdict::Interrupted,

@@ -15,10 +15,10 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use super::client::Endpoints;
+use super::errors::{Failure, PingError, ReadyError};
 use super::gateway_checks::{Canary, GatewayChecks, ask_canary};
 use super::options::{RunOptions, Trigger};
 use crate::evidence::{Evidence, EvidenceTarget};
-use crate::protocol::NOTIFICATION_CHANNEL;
 
 /// Pause between probes of a service that is not ready yet.
 const PROBE_EVERY: Duration = Duration::from_millis(500);
@@ -43,39 +43,61 @@ pub async fn wait_ready(
     options: &RunOptions,
     endpoints: &Endpoints,
     evidence: Option<&Evidence>,
-) -> Result<(), String> {
+) -> Result<(), ReadyError> {
     let deadline = Instant::now() + options.wait_ready;
     if let Some(url) = &options.redis {
-        let shown = redact_url(url);
+        let shown = crate::telemetry::redact_url(url);
         gate("redis", deadline, evidence, || async {
-            ping_redis(url)
-                .await
-                .map_err(|e| (false, format!("Redis at {shown}: {e}")))
+            ping_redis(url).await.map_err(|source| {
+                Failure::Transient(ReadyError::Redis {
+                    shown: shown.clone(),
+                    source,
+                })
+            })
         })
         .await?;
     }
     gate("dashboard", deadline, evidence, || async {
-        endpoints.probe_dashboard().await.map_err(|e| (false, e))
+        endpoints
+            .probe_dashboard()
+            .await
+            .map_err(|e| Failure::Transient(e.into()))
     })
     .await?;
-    gate("gateway", deadline, evidence, || endpoints.probe_gateway()).await?;
-    let checks = GatewayChecks::new(options).map_err(|e| format!("{e:#}"))?;
+    gate("gateway", deadline, evidence, || async {
+        endpoints
+            .probe_gateway()
+            .await
+            .map_err(|f| f.map(ReadyError::from))
+    })
+    .await?;
+    let checks = GatewayChecks::new(options).map_err(ReadyError::Checks)?;
     let checks = &checks;
     gate("gateway", deadline, evidence, || async move {
-        match checks.list_apis().await? {
-            ids if ids.is_empty() => Err((false, NO_API.to_owned())),
+        match checks
+            .list_apis()
+            .await
+            .map_err(|f| f.map(ReadyError::from))?
+        {
+            ids if ids.is_empty() => Err(Failure::Transient(ReadyError::NoApi)),
             _ => Ok(()),
         }
     })
     .await?;
     gate("gateway", deadline, evidence, || async move {
-        let fetches = endpoints.mock_fetches(0).await.map_err(|e| (false, e))?;
+        let fetches = endpoints
+            .mock_fetches(0)
+            .await
+            .map_err(|e| Failure::Transient(e.into()))?;
         fetch_per_node(&fetches, options.gateways)
     })
     .await?;
     if wants_subscribers(options) {
         gate("gateway", deadline, evidence, || async move {
-            let stats = endpoints.mock_stats().await.map_err(|e| (false, e))?;
+            let stats = endpoints
+                .stats()
+                .await
+                .map_err(|e| Failure::Transient(e.into()))?;
             subscribed(stats.subscribers, options.gateways)
         })
         .await?;
@@ -83,7 +105,10 @@ pub async fn wait_ready(
     gate("gateway", deadline, evidence, || async move {
         match ask_canary(endpoints).await {
             Canary::Refused => Ok(()),
-            Canary::Accepted(policy) => Err((true, canary_accepted(&policy, &options.gateway))),
+            Canary::Accepted(policy) => Err(Failure::Fatal(ReadyError::CanaryAccepted {
+                policy,
+                gateway: options.gateway.clone(),
+            })),
             Canary::Inconclusive(answer) => {
                 // No answer or another error: the load itself will show it.
                 tracing::warn!("the canary key creation was inconclusive: {answer}");
@@ -95,7 +120,7 @@ pub async fn wait_ready(
 }
 
 /// Reason when the gateway lists no API.
-const NO_API: &str = "GET /tyk/apis lists no API: the gateway loaded nothing from its     `app_path`, and with no API it accepts keys for unknown policies (every scenario would     'succeed'); mount the kit's run/apps at the gateway's app_path (compose:     ./run/apps:/opt/tyk-gateway/apps, add `:z` under SELinux)";
+pub(crate) const NO_API: &str = "GET /tyk/apis lists no API: the gateway loaded nothing from its     `app_path`, and with no API it accepts keys for unknown policies (every scenario would     'succeed'); mount the kit's run/apps at the gateway's app_path (compose:     ./run/apps:/opt/tyk-gateway/apps, add `:z` under SELinux)";
 
 fn wants_subscribers(options: &RunOptions) -> bool {
     !options.no_wait_subscribers && matches!(options.trigger, Trigger::Notify | Trigger::Group)
@@ -106,7 +131,7 @@ fn wants_subscribers(options: &RunOptions) -> bool {
 pub fn fetch_per_node(
     fetches: &[crate::protocol::FetchRecord],
     gateways: u64,
-) -> Result<(), (bool, String)> {
+) -> Result<(), Failure<ReadyError>> {
     let served: BTreeSet<&str> = fetches
         .iter()
         .filter(|f| f.authorized)
@@ -117,43 +142,27 @@ pub fn fetch_per_node(
         return Ok(());
     }
     if served.is_empty() && refused > 0 {
-        return Err((
-            true,
-            format!(
-                "the dashboard refused {refused} policy fetch(es) from the gateway with 403 and accepted none:                  the gateway's node_secret differs from the dashboard's --node-secret (REPRO_NODE_SECRET); make them equal"
-            ),
-        ));
+        return Err(Failure::Fatal(ReadyError::NodeSecret { refused }));
     }
-    Err((
-        false,
-        format!(
-            "the dashboard served its policy list to {} of {gateways} gateway node(s): the gateway              has not loaded its startup policies yet (check that its              policies.policy_connection_string points at the dashboard)",
-            served.len()
-        ),
-    ))
+    Err(Failure::Transient(ReadyError::NotFetched {
+        served: served.len(),
+        gateways,
+    }))
 }
 
 /// Ready when at least `gateways` subscribers listen; unknown (the mock does not notify) passes.
-pub fn subscribed(subscribers: Option<u64>, gateways: u64) -> Result<(), (bool, String)> {
+pub fn subscribed(subscribers: Option<u64>, gateways: u64) -> Result<(), Failure<ReadyError>> {
     match subscribers {
         None => {
             tracing::debug!("subscriber count unknown (the mock does not publish): not waited for");
             Ok(())
         }
         Some(n) if n >= gateways => Ok(()),
-        Some(n) => Err((
-            false,
-            format!(
-                "{n} of {gateways} gateway(s) subscribed to {NOTIFICATION_CHANNEL} on the                  dashboard's Redis: notifications sent now would reach nobody (v3.x subscribes                  ~10 s after it starts; check the gateway's storage Redis is the dashboard's, or                  pass --no-wait-subscribers to start anyway)"
-            ),
-        )),
+        Some(n) => Err(Failure::Transient(ReadyError::NotSubscribed {
+            subscribed: n,
+            gateways,
+        })),
     }
-}
-
-fn canary_accepted(policy: &str, gateway: &str) -> String {
-    format!(
-        "canary: the gateway at {gateway} created a key for policy `{policy}`, which does not          exist: it accepts keys for unknown policies, so every scenario would 'succeed' at once.          It probably loaded no API for the policies' org: check `app_path` in the gateway's          config and the apps mount (the kit's run/apps, org `monarch`). No load was started"
-    )
 }
 
 /// Probes until ready, a fatal answer, or the deadline (one probe at least).
@@ -162,65 +171,59 @@ async fn gate<F, Fut>(
     deadline: Instant,
     evidence: Option<&Evidence>,
     mut probe: F,
-) -> Result<(), String>
+) -> Result<(), ReadyError>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), (bool, String)>>,
+    Fut: std::future::Future<Output = Result<(), Failure<ReadyError>>>,
 {
     let waited_from = Instant::now();
     loop {
         let reason = match probe().await {
             Ok(()) => return Ok(()),
-            Err((true, reason)) => reason,
-            Err((false, reason)) if Instant::now() + PROBE_EVERY < deadline => {
+            Err(Failure::Fatal(reason)) => reason,
+            Err(Failure::Transient(reason)) if Instant::now() + PROBE_EVERY < deadline => {
                 tracing::debug!("{service} not ready yet: {reason}");
                 tokio::time::sleep(PROBE_EVERY).await;
                 continue;
             }
-            Err((false, reason)) => format!(
-                "{service} not ready after {:.0}s: {reason}",
-                waited_from.elapsed().as_secs_f64()
-            ),
+            Err(Failure::Transient(reason)) => ReadyError::NotReady {
+                service: service.to_owned(),
+                waited_s: waited_from.elapsed().as_secs_f64(),
+                reason: Box::new(reason),
+            },
         };
         return Err(with_logs(service, reason, evidence).await);
     }
 }
 
-async fn with_logs(service: &str, reason: String, evidence: Option<&Evidence>) -> String {
+async fn with_logs(service: &str, reason: ReadyError, evidence: Option<&Evidence>) -> ReadyError {
     let Some(evidence) = evidence else {
         return reason;
     };
-    match evidence.last_log_lines(service, LOG_LINES).await {
+    let tail = match evidence.last_log_lines(service, LOG_LINES).await {
         Ok(lines) if !lines.is_empty() => {
-            format!("{reason}; last {service} log lines:\n{}", lines.join("\n"))
+            format!("; last {service} log lines:\n{}", lines.join("\n"))
         }
-        Ok(_) => format!("{reason}; the {service} container logged nothing"),
-        Err(e) => format!("{reason}; its logs could not be read: {e:#}"),
+        Ok(_) => format!("; the {service} container logged nothing"),
+        Err(e) => format!("; its logs could not be read: {e:#}"),
+    };
+    ReadyError::WithLogs {
+        reason: Box::new(reason),
+        tail,
     }
 }
 
 /// `PING` with a 2 s bound on connecting and answering.
-pub async fn ping_redis(url: &str) -> Result<(), String> {
-    let client = redis::Client::open(url).map_err(|e| format!("invalid URL: {e}"))?;
+pub async fn ping_redis(url: &str) -> Result<(), PingError> {
+    let client = redis::Client::open(url).map_err(PingError::InvalidUrl)?;
     let attempt = async {
         let mut conn = client.get_multiplexed_async_connection().await?;
         redis::cmd("PING").query_async::<String>(&mut conn).await
     };
     match tokio::time::timeout(Duration::from_secs(2), attempt).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("timed out".into()),
-    }
-}
-
-/// Hides a password in `redis://user:password@host`.
-pub fn redact_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
+        Ok(Err(e)) => Err(PingError::Redis(e)),
+        Err(_) => Err(PingError::TimedOut),
     }
 }
 
@@ -245,10 +248,12 @@ mod tests {
     fn every_node_must_have_fetched_its_policies() {
         assert!(fetch_per_node(&[fetch("a", true)], 1).is_ok());
         let one_of_two = fetch_per_node(&[fetch("a", true), fetch("a", true)], 2);
-        assert!(matches!(one_of_two, Err((false, m)) if m.contains("1 of 2")));
-        assert!(matches!(fetch_per_node(&[], 1), Err((false, _))));
+        assert!(
+            matches!(one_of_two, Err(Failure::Transient(m)) if m.to_string().contains("1 of 2"))
+        );
+        assert!(matches!(fetch_per_node(&[], 1), Err(Failure::Transient(_))));
         let refused = fetch_per_node(&[fetch("a", false)], 1);
-        assert!(matches!(refused, Err((true, m)) if m.contains("node_secret")));
+        assert!(matches!(refused, Err(Failure::Fatal(m)) if m.to_string().contains("node_secret")));
     }
 
     #[test]
@@ -257,19 +262,7 @@ mod tests {
         assert!(subscribed(None, 1).is_ok());
         let none = subscribed(Some(0), 1);
         assert!(
-            matches!(none, Err((false, m)) if m.contains("0 of 1") && m.contains("--no-wait-subscribers"))
-        );
-    }
-
-    #[test]
-    fn redis_passwords_are_hidden() {
-        assert_eq!(
-            super::redact_url("redis://:s3cret@redis:6379"),
-            "redis://:***@redis:6379"
-        );
-        assert_eq!(
-            super::redact_url("redis://redis:6379"),
-            "redis://redis:6379"
+            matches!(none, Err(Failure::Transient(m)) if m.to_string().contains("0 of 1") && m.to_string().contains("--no-wait-subscribers"))
         );
     }
 }

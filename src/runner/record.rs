@@ -283,17 +283,8 @@ mod tests {
 
     fn record(seq: u64, index: u64, outcome: Outcome, success_ms: Option<f64>) -> ScenarioRecord {
         ScenarioRecord {
-            seq,
-            index,
-            policy_id: format!("p{index}"),
-            scheduled_ms: seq as f64 * 2.0,
-            lag_ms: 0.1,
-            add_done_ms: Some(1.0),
-            attempts: 2,
-            last_failure_ms: Some(5.0),
             success_ms,
-            outcome,
-            last_error: None,
+            ..crate::summary::fixtures::record(seq, index, outcome)
         }
     }
 

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::backoff::BackoffPolicy;
 use super::client::{Endpoints, KeyAttempt};
+use super::errors::Failure;
 use super::options::Trigger;
 use super::recheck::EndTally;
 use super::record::{AttemptKind, LiveCounters, Timeline};
@@ -108,7 +109,7 @@ async fn drive(
     let policy = match added {
         Ok(policy) => policy,
         Err(e) => {
-            record.last_error = Some(e);
+            record.last_error = Some(e.to_string());
             return Outcome::Failed;
         }
     };
@@ -144,13 +145,14 @@ async fn drive(
             Ok(()) => {
                 ctx.counters.triggers.fetch_add(1, Ordering::Relaxed);
             }
-            Err((true, e)) => {
+            Err(Failure::Fatal(e)) => {
+                let e = e.to_string();
                 ctx.stop.stop(StopCause::Fatal(e.clone()));
                 record.last_error = Some(e);
                 return Outcome::Failed;
             }
             // The key creation below will show whether the gateway is really gone.
-            Err((false, e)) => record.last_error = Some(e),
+            Err(Failure::Transient(e)) => record.last_error = Some(e.to_string()),
         }
     }
 

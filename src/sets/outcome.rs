@@ -20,22 +20,25 @@ Exit status of a run or a set (scripts/repro.sh, make repro, reload-repro set fi
 GNU make turns every non-zero status into 2: call scripts/repro.sh and scripts/diff.sh
 directly (as the CI workflow does) when the exact status matters.";
 
+/// A `--expect` entry that names no verdict.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "`{0}` is not a verdict: use a verdict as summary.json names it \
+     (pass, hang, infra_error, interrupted, …), several separated by commas"
+)]
+pub struct ExpectError(pub String);
+
 /// Which verdicts count as success of a call: `--expect pass`, `--expect hang`, `--expect pass,hang`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expect(pub Vec<Verdict>);
 
 impl Expect {
     /// Parses a comma-separated list of verdict names (`pass`, `hang`, `infra_error`, …).
-    pub fn parse(text: &str) -> Result<Expect, String> {
+    pub fn parse(text: &str) -> Result<Expect, ExpectError> {
         let mut verdicts = Vec::new();
         for name in text.split(',').map(str::trim) {
             let verdict: Verdict = serde_json::from_value(serde_json::Value::String(name.into()))
-                .map_err(|_| {
-                format!(
-                    "`{name}` is not a verdict: use a verdict as summary.json names it \
-                     (pass, hang, infra_error, interrupted, …), several separated by commas"
-                )
-            })?;
+                .map_err(|_| ExpectError(name.to_owned()))?;
             if !verdicts.contains(&verdict) {
                 verdicts.push(verdict);
             }
@@ -248,7 +251,7 @@ mod tests {
     #[test]
     fn an_unknown_expected_verdict_is_refused_naming_it() {
         let err = Expect::parse("pass,hnag").unwrap_err();
-        assert!(err.contains("`hnag`"), "{err}");
+        assert!(err.to_string().contains("`hnag`"), "{err}");
     }
 
     #[test]

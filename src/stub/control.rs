@@ -100,7 +100,7 @@ async fn dispatch(
         )
             .into_response();
     };
-    if route.needs_secret() && !authorized(&headers, &state.config.secret) {
+    if route.needs_secret() && !authorized(&headers, state.config.secret.expose()) {
         return error_reply(StatusCode::FORBIDDEN, MSG_ADMIN_FORBIDDEN);
     }
     if !route.allows(&method) {
@@ -162,7 +162,7 @@ async fn reload(state: &StubState, block: bool) -> Response {
 }
 
 async fn group_reload(state: &StubState) -> Response {
-    let notification = Notification::signed("GroupReload", "", &state.config.node_secret);
+    let notification = Notification::signed("GroupReload", "", state.config.node_secret.expose());
     match state.publisher.publish(&notification).await {
         Ok(_) => ok_reply(),
         Err(err) => {

@@ -182,8 +182,8 @@ impl StubArgs {
         }
         Ok(StubConfig {
             mode: self.reload_mode,
-            secret: self.secret.clone(),
-            node_secret: self.node_secret.clone(),
+            secret: self.secret.clone().into(),
+            node_secret: self.node_secret.clone().into(),
             allow_insecure: self.allow_insecure,
             dashboard: self.dashboard.clone(),
             cost: ReloadCost {

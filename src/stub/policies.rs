@@ -24,16 +24,33 @@ pub enum PolicyFetchError {
         url: String,
     },
     /// The body was not a policy list (or an `_id` was not an ObjectId).
-    #[error("Failed to decode policy body (HTTP {status}): {detail}")]
+    #[error("Failed to decode policy body (HTTP {status}): {source}")]
     Decode {
         /// HTTP status of the reply.
         status: u16,
         /// The parser's complaint.
-        detail: String,
+        #[source]
+        source: PolicyListError,
     },
     /// A 200 with an empty list: v2.9.4 keeps the old policies.
     #[error("Policy list was empty: keeping the policies already loaded")]
     Empty,
+}
+
+/// Why a `/system/policies` body is not a policy list.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyListError {
+    /// Not JSON of the expected shape.
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    /// One policy's `_id` is not a 24-hex ObjectId (this fails the whole list).
+    #[error("policy {index}: _id {shown} is not an ObjectId")]
+    ObjectId {
+        /// The policy's position in the list.
+        index: usize,
+        /// The `_id` as it was sent.
+        shown: String,
+    },
 }
 
 /// A parsed policy list: the ids (deduplicated, first wins) and the nonce to echo next time.
@@ -65,12 +82,12 @@ struct LeanPolicy {
 /// Parses a `/system/policies` body. The id is `id` when non-empty (the kit configures
 /// `allow_explicit_policy_id: true`), else the ObjectId; an `_id` that is not a 24-hex ObjectId
 /// fails the whole list, as on every Tyk version.
-pub fn parse_policy_list(body: &[u8]) -> Result<PolicySet, String> {
-    let reply: LeanReply = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+pub fn parse_policy_list(body: &[u8]) -> Result<PolicySet, PolicyListError> {
+    let reply: LeanReply = serde_json::from_slice(body)?;
     let mut ids = HashSet::with_capacity(reply.message.len());
     for (index, policy) in reply.message.into_iter().enumerate() {
         let object_id = object_id_hex(policy.object_id.as_ref())
-            .map_err(|bad| format!("policy {index}: _id {bad} is not an ObjectId"))?;
+            .map_err(|BadObjectId(shown)| PolicyListError::ObjectId { index, shown })?;
         let id = if policy.id.is_empty() {
             object_id
         } else {
@@ -86,22 +103,25 @@ pub fn parse_policy_list(body: &[u8]) -> Result<PolicySet, String> {
     })
 }
 
+/// An `_id` that is not an ObjectId, as shown in the error.
+struct BadObjectId(String);
+
 /// `_id` as hex: absent, `null` and `""` give `""`; `{"$oid": …}` is unwrapped.
-fn object_id_hex(value: Option<&serde_json::Value>) -> Result<String, String> {
+fn object_id_hex(value: Option<&serde_json::Value>) -> Result<String, BadObjectId> {
     use serde_json::Value;
     let text = match value {
         None | Some(Value::Null) => return Ok(String::new()),
         Some(Value::String(s)) => s.as_str(),
         Some(Value::Object(map)) => match map.get("$oid") {
             Some(Value::String(s)) => s.as_str(),
-            _ => return Err(Value::Object(map.clone()).to_string()),
+            _ => return Err(BadObjectId(Value::Object(map.clone()).to_string())),
         },
-        Some(other) => return Err(other.to_string()),
+        Some(other) => return Err(BadObjectId(other.to_string())),
     };
     if text.is_empty() || (text.len() == 24 && text.bytes().all(|b| b.is_ascii_hexdigit())) {
         Ok(text.to_ascii_lowercase())
     } else {
-        Err(format!("{text:?}"))
+        Err(BadObjectId(format!("{text:?}")))
     }
 }
 
@@ -124,15 +144,16 @@ pub async fn fetch_policy_body(
         .timeout(FETCH_TIMEOUT)
         .send()
         .await
-        .map_err(|e| PolicyFetchError::Request(format!("{url}: {}", error_chain(&e))))?;
+        .map_err(|e| {
+            PolicyFetchError::Request(format!("{url}: {}", crate::telemetry::error_chain(&e)))
+        })?;
     let status = reply.status().as_u16();
     if status == 403 {
         return Err(PolicyFetchError::Login { url });
     }
-    let body = reply
-        .bytes()
-        .await
-        .map_err(|e| PolicyFetchError::Request(format!("{url}: {}", error_chain(&e))))?;
+    let body = reply.bytes().await.map_err(|e| {
+        PolicyFetchError::Request(format!("{url}: {}", crate::telemetry::error_chain(&e)))
+    })?;
     Ok((status, body))
 }
 
@@ -140,7 +161,7 @@ pub async fn fetch_policy_body(
 /// policies. CPU-bound (tens of milliseconds at 80k policies): call it off the async workers.
 pub fn parse_fetched(status: u16, body: &[u8]) -> Result<PolicySet, PolicyFetchError> {
     let set =
-        parse_policy_list(body).map_err(|detail| PolicyFetchError::Decode { status, detail })?;
+        parse_policy_list(body).map_err(|source| PolicyFetchError::Decode { status, source })?;
     if set.ids.is_empty() {
         return Err(PolicyFetchError::Empty);
     }
@@ -159,18 +180,6 @@ pub async fn fetch_policies(
     tokio::task::spawn_blocking(move || parse_fetched(status, &body))
         .await
         .map_err(|e| PolicyFetchError::Request(format!("parser task failed: {e}")))?
-}
-
-/// `error sending request` alone says nothing: append every cause (refused, timed out, ...).
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
@@ -202,7 +211,7 @@ mod tests {
     fn parse_rejects_the_whole_list_for_one_bad_object_id() {
         let body = br#"{"Message":[{"id":"a"},{"id":"b","_id":"not-an-object-id"}]}"#;
         let err = parse_policy_list(body).unwrap_err();
-        assert!(err.contains("policy 1"), "{err}");
+        assert!(err.to_string().contains("policy 1"), "{err}");
     }
 
     #[test]

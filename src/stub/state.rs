@@ -14,16 +14,17 @@ use super::cost::{ReloadCost, ReloadWork, burn_until};
 use super::policies::{PolicyFetchError, PolicySet, fetch_policy_body, parse_fetched};
 use super::publisher::Publisher;
 use super::reload::{ReloadQueue, Scheduler, TriggerOutcome};
+use crate::telemetry::Secret;
 
 /// Settings the running stub needs (validated from [`super::StubArgs`]).
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct StubConfig {
     /// Reload scheduling to emulate.
     pub mode: ReloadMode,
     /// Gateway secret (`X-Tyk-Authorization`).
-    pub secret: String,
+    pub secret: Secret,
     /// Node secret: sent to the dashboard, checks notification signatures.
-    pub node_secret: String,
+    pub node_secret: Secret,
     /// Skip notification signature checks.
     pub allow_insecure: bool,
     /// Policy connection string (no path).
@@ -34,21 +35,6 @@ pub struct StubConfig {
     pub log_policies: bool,
     /// Reloads after which the stub stops reloading.
     pub stall_after_reloads: Option<u64>,
-}
-
-impl std::fmt::Debug for StubConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StubConfig")
-            .field("mode", &self.mode)
-            .field("secret", &"***")
-            .field("node_secret", &"***")
-            .field("allow_insecure", &self.allow_insecure)
-            .field("dashboard", &self.dashboard)
-            .field("cost", &self.cost)
-            .field("log_policies", &self.log_policies)
-            .field("stall_after_reloads", &self.stall_after_reloads)
-            .finish()
-    }
 }
 
 /// Counters served on `GET /repro/stub/stats`.
@@ -204,7 +190,7 @@ impl StubState {
         let fetched = fetch_policy_body(
             &self.http,
             &self.config.dashboard,
-            &self.config.node_secret,
+            self.config.node_secret.expose(),
             &self.node_id,
             &nonce,
         )

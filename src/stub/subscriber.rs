@@ -53,7 +53,7 @@ pub fn handle_message(state: &StubState, body: &[u8]) {
     let c = &state.counters;
     c.notifications.fetch_add(1, Ordering::Relaxed);
     let config = &state.config;
-    match judge_message(body, &config.node_secret, config.allow_insecure) {
+    match judge_message(body, config.node_secret.expose(), config.allow_insecure) {
         Verdict::Reload(command) => {
             tracing::info!(command, "Reloading endpoints");
             state.trigger_reload(None);

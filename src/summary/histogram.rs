@@ -62,15 +62,120 @@ pub fn encode_histogram(h: &Histogram<u64>) -> String {
 /// Reads a histogram written by [`encode_histogram`] (or any V2 / V2 + DEFLATE base64 text).
 ///
 /// The empty string is an empty latency histogram, so hand-written summaries need no encoding.
+/// Bounded like [`decode_bounded`]: a hostile `summary.json` cannot make it allocate gigabytes.
 pub fn decode_histogram(b64: &str) -> Result<Histogram<u64>, HistogramError> {
     let text = b64.trim();
     if text.is_empty() {
         return Ok(new_latency_histogram());
     }
-    let bytes = BASE64.decode(text)?;
+    decode_bounded(text).map_err(|fault| match fault {
+        HistogramFault::Base64(e) => HistogramError::Base64(e),
+        HistogramFault::Deserialize(e) => HistogramError::Format(e.to_string()),
+        other => HistogramError::Format(other.to_string()),
+    })
+}
+
+/// Largest base64 histogram decoded, bytes: a bound on memory for hostile summaries.
+pub const MAX_HISTOGRAM_B64: usize = 8 * 1024 * 1024;
+
+/// Cookie of hdrhistogram's uncompressed V2 encoding (`V2_COOKIE_BASE | 0x10` in its source).
+pub const V2_COOKIE: u32 = 0x1c84_9313;
+
+/// Bytes of the V2 header before the payload.
+const V2_HEADER_LEN: usize = 40;
+
+/// Cookie of the V2 + DEFLATE encoding `summary.json` holds (`V2_COMPRESSED_COOKIE_BASE | 0x10`).
+pub const V2_DEFLATE_COOKIE: u32 = 0x1c84_9314;
+
+/// Largest inflated histogram accepted, bytes; a real one is at most a few hundred kilobytes.
+pub const MAX_INFLATED: u64 = 4 * 1024 * 1024;
+
+/// What exactly is wrong with an encoded histogram (short texts, for per-run warnings).
+#[derive(Debug, thiserror::Error)]
+pub enum HistogramFault {
+    /// The text is empty.
+    #[error("no histogram recorded")]
+    Empty,
+    /// The text is longer than [`MAX_HISTOGRAM_B64`].
+    #[error("histogram larger than {MAX_HISTOGRAM_B64} bytes")]
+    TooLarge,
+    /// The text is not base64.
+    #[error("not base64: {0}")]
+    Base64(#[source] base64::DecodeError),
+    /// The V2 + DEFLATE header claims more bytes than there are.
+    #[error("compressed histogram header does not match its size")]
+    CompressedHeader,
+    /// The DEFLATE stream is broken.
+    #[error("undecodable compressed histogram: {0}")]
+    Inflate(#[source] std::io::Error),
+    /// The DEFLATE stream inflates past [`MAX_INFLATED`].
+    #[error("histogram inflates to more than {MAX_INFLATED} bytes")]
+    Inflated,
+    /// Not the V2 cookie.
+    #[error("not an HdrHistogram V2 encoding")]
+    NotV2,
+    /// The V2 header claims more payload than there is, or impossible precision.
+    #[error("histogram header does not match its size")]
+    Header,
+    /// hdrhistogram refused the bytes.
+    #[error("undecodable histogram: {0:?}")]
+    Deserialize(#[source] hdrhistogram::serialization::DeserializeError),
+}
+
+/// Decodes a base64 V2 histogram, plain or V2 + DEFLATE (what runs write), after inflating it
+/// under a bound and checking its header against its size, because hdrhistogram allocates
+/// whatever payload length the header claims. The one decoder of stored histograms.
+pub fn decode_bounded(b64: &str) -> Result<Histogram<u64>, HistogramFault> {
+    if b64.is_empty() {
+        return Err(HistogramFault::Empty);
+    }
+    if b64.len() > MAX_HISTOGRAM_B64 {
+        return Err(HistogramFault::TooLarge);
+    }
+    let bytes = BASE64.decode(b64).map_err(HistogramFault::Base64)?;
+    let bytes = inflate_if_compressed(bytes)?;
+    let word = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_be_bytes)
+    };
+    if word(0) != Some(V2_COOKIE) {
+        return Err(HistogramFault::NotV2);
+    }
+    let payload_len = word(4).unwrap_or(u32::MAX) as usize;
+    let digits = word(12).unwrap_or(u32::MAX);
+    if bytes.len() < V2_HEADER_LEN || payload_len > bytes.len() - V2_HEADER_LEN || digits > 5 {
+        return Err(HistogramFault::Header);
+    }
     Deserializer::new()
         .deserialize(&mut bytes.as_slice())
-        .map_err(|e| HistogramError::Format(e.to_string()))
+        .map_err(HistogramFault::Deserialize)
+}
+
+/// Turns V2 + DEFLATE into plain V2 (other bytes pass through), never inflating past
+/// [`MAX_INFLATED`]: a small hostile document must not expand into gigabytes.
+fn inflate_if_compressed(bytes: Vec<u8>) -> Result<Vec<u8>, HistogramFault> {
+    use std::io::Read as _;
+    let word = |at: usize| bytes.get(at..at + 4).map(|b| [b[0], b[1], b[2], b[3]]);
+    if word(0).map(u32::from_be_bytes) != Some(V2_DEFLATE_COOKIE) {
+        return Ok(bytes);
+    }
+    let compressed_len = word(4).map_or(usize::MAX, |w| u32::from_be_bytes(w) as usize);
+    let compressed = bytes
+        .get(8..)
+        .filter(|rest| compressed_len <= rest.len())
+        .map(|rest| &rest[..compressed_len])
+        .ok_or(HistogramFault::CompressedHeader)?;
+    let mut plain = Vec::new();
+    flate2::read::ZlibDecoder::new(compressed)
+        .take(MAX_INFLATED + 1)
+        .read_to_end(&mut plain)
+        .map_err(HistogramFault::Inflate)?;
+    if plain.len() as u64 > MAX_INFLATED {
+        return Err(HistogramFault::Inflated);
+    }
+    Ok(plain)
 }
 
 /// Adds all histograms into one latency histogram (counts add up; bounds grow if one is wider).
@@ -139,6 +244,16 @@ mod tests {
         assert!(err.to_string().contains("histogram_b64"));
         let err = decode_histogram(&BASE64.encode(b"\x00\x01\x02\x03garbage")).unwrap_err();
         assert!(matches!(err, HistogramError::Format(_)), "{err}");
+    }
+
+    #[test]
+    fn decode_refuses_a_hostile_header_without_allocating_its_payload() {
+        let mut bytes = vec![0u8; 44];
+        bytes[..4].copy_from_slice(&V2_COOKIE.to_be_bytes());
+        bytes[4..8].copy_from_slice(&u32::MAX.to_be_bytes());
+        let err = decode_histogram(&BASE64.encode(bytes)).unwrap_err();
+        assert!(matches!(err, HistogramError::Format(_)), "{err}");
+        assert!(err.to_string().contains("header does not match"), "{err}");
     }
 
     #[test]

@@ -4,6 +4,8 @@
 
 pub mod attempts;
 pub mod censored;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod histogram;
 pub mod model;
 pub mod reloads;

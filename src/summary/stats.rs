@@ -197,17 +197,12 @@ mod tests {
 
     fn record(seq: u64, index: u64, outcome: Outcome) -> ScenarioRecord {
         ScenarioRecord {
-            seq,
-            index,
-            policy_id: format!("p{index}"),
-            scheduled_ms: seq as f64 * 2.0,
-            lag_ms: 0.1,
             add_done_ms: Some(5.0),
             attempts: 3,
             last_failure_ms: Some(900.0),
             success_ms: (outcome == Outcome::Success).then_some(1_200.0),
-            outcome,
             last_error: (outcome != Outcome::Success).then(|| "policy not found".to_owned()),
+            ..crate::summary::fixtures::record(seq, index, outcome)
         }
     }
 

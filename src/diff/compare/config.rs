@@ -4,69 +4,154 @@
 use super::ConfigDifference;
 use crate::diff::side::Side;
 use crate::summary::ScenarioConfig;
+use serde::Serialize;
 
-/// Field-by-field differences of two scenario configurations.
+/// Fields of `summary.json`'s `config` that may differ between comparable runs (dotted paths
+/// under `config.`). Every other field, including any added later, is compared.
+pub const MAY_DIFFER: &[&str] = &[];
+
+/// Field-by-field differences of two scenario configurations, in `summary.json` order.
 pub fn config_differences(a: &ScenarioConfig, b: &ScenarioConfig) -> Vec<ConfigDifference> {
-    let mut out = Vec::new();
-    let mut check = |field: &str, x: String, y: String| {
-        if x != y {
-            out.push(ConfigDifference {
-                field: format!("config.{field}"),
-                a: x,
-                b: y,
-            });
+    serialized_differences(a, b, MAY_DIFFER)
+}
+
+/// Differences of the serialized forms of `a` and `b` (leaves by dotted path, in field order),
+/// except the paths in `may_differ`. A value that cannot be serialized is one difference.
+fn serialized_differences<T: Serialize>(
+    a: &T,
+    b: &T,
+    may_differ: &[&str],
+) -> Vec<ConfigDifference> {
+    let (x, y) = match (leaves(a), leaves(b)) {
+        (Ok(x), Ok(y)) => (x, y),
+        (x, y) => {
+            let shown = |r: Result<Vec<(String, String)>, serde_json::Error>| match r {
+                Ok(_) => "readable".to_owned(),
+                Err(e) => format!("unserializable: {e}"),
+            };
+            return vec![ConfigDifference {
+                field: "config".into(),
+                a: shown(x),
+                b: shown(y),
+            }];
         }
     };
-    check(
-        "rate_per_s",
-        a.rate_per_s.to_string(),
-        b.rate_per_s.to_string(),
-    );
-    check(
-        "duration_s",
-        a.duration_s.to_string(),
-        b.duration_s.to_string(),
-    );
-    check("trigger", a.trigger.clone(), b.trigger.clone());
-    check(
-        "deadline_s",
-        a.deadline_s.to_string(),
-        b.deadline_s.to_string(),
-    );
-    check(
-        "stall_timeout_s",
-        a.stall_timeout_s.to_string(),
-        b.stall_timeout_s.to_string(),
-    );
-    check(
-        "request_timeout_s",
-        a.request_timeout_s.to_string(),
-        b.request_timeout_s.to_string(),
-    );
-    let (x, y) = (&a.backoff, &b.backoff);
-    check("backoff.name", x.name.clone(), y.name.clone());
-    check(
-        "backoff.initial_ms",
-        x.initial_ms.to_string(),
-        y.initial_ms.to_string(),
-    );
-    check(
-        "backoff.multiplier",
-        x.multiplier.to_string(),
-        y.multiplier.to_string(),
-    );
-    check("backoff.jitter", x.jitter.to_string(), y.jitter.to_string());
-    check(
-        "backoff.max_interval_ms",
-        x.max_interval_ms.to_string(),
-        y.max_interval_ms.to_string(),
-    );
-    check(
-        "initial_policies",
-        a.initial_policies.to_string(),
-        b.initial_policies.to_string(),
-    );
+    let mut out = Vec::new();
+    let mut seen = Vec::new();
+    for (path, va) in &x {
+        seen.push(path.as_str());
+        let vb = y
+            .iter()
+            .find(|(p, _)| p == path)
+            .map_or_else(|| "absent".to_owned(), |(_, v)| v.clone());
+        if *va != vb && !may_differ.contains(&path.as_str()) {
+            out.push(ConfigDifference {
+                field: format!("config.{path}"),
+                a: va.clone(),
+                b: vb,
+            });
+        }
+    }
+    for (path, vb) in &y {
+        if !seen.contains(&path.as_str()) && !may_differ.contains(&path.as_str()) {
+            out.push(ConfigDifference {
+                field: format!("config.{path}"),
+                a: "absent".into(),
+                b: vb.clone(),
+            });
+        }
+    }
     out
+}
+
+/// The serialized leaves of `value`, by dotted path, in the order serde writes the fields.
+fn leaves<T: Serialize>(value: &T) -> Result<Vec<(String, String)>, serde_json::Error> {
+    // `serde_json::Value` sorts keys; reading the text back through `Node` keeps field order.
+    let node: Node = serde_json::from_str(&serde_json::to_string(value)?)?;
+    let mut out = Vec::new();
+    node.flatten("", &mut out);
+    Ok(out)
+}
+
+/// A serialized value with object keys in their written order; leaves shown as the summary
+/// table shows them (numbers as Rust prints them, strings without quotes).
+enum Node {
+    Leaf(String),
+    Object(Vec<(String, Node)>),
+}
+
+impl Node {
+    fn flatten(self, prefix: &str, out: &mut Vec<(String, String)>) {
+        match self {
+            Node::Leaf(text) => out.push((prefix.to_owned(), text)),
+            Node::Object(fields) => {
+                for (key, node) in fields {
+                    let path = if prefix.is_empty() {
+                        key
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    node.flatten(&path, out);
+                }
+            }
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Node {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NodeVisitor)
+    }
+}
+
+struct NodeVisitor;
+
+impl<'de> serde::de::Visitor<'de> for NodeVisitor {
+    type Value = Node;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Node, E> {
+        Ok(Node::Leaf(v.to_string()))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Node, E> {
+        Ok(Node::Leaf(v.to_string()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Node, E> {
+        Ok(Node::Leaf(v.to_string()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Node, E> {
+        Ok(Node::Leaf(v.to_string()))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Node, E> {
+        Ok(Node::Leaf(v.to_owned()))
+    }
+
+    fn visit_unit<E>(self) -> Result<Node, E> {
+        Ok(Node::Leaf("null".into()))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<serde_json::Value>()? {
+            items.push(item);
+        }
+        Ok(Node::Leaf(serde_json::Value::Array(items).to_string()))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+        let mut fields = Vec::new();
+        while let Some((key, node)) = map.next_entry::<String, Node>()? {
+            fields.push((key, node));
+        }
+        Ok(Node::Object(fields))
+    }
 }
 
 /// Differences between A and B, and within each side (every run must share one scenario).
@@ -89,4 +174,85 @@ pub fn side_config_differences(a: &Side, b: &Side) -> Vec<ConfigDifference> {
         out.extend(config_differences(&x.config, &y.config));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A configuration as it may look once someone adds a field.
+    #[derive(Serialize)]
+    struct Grown {
+        rate_per_s: f64,
+        nested: Inner,
+        added_later: u32,
+    }
+
+    #[derive(Serialize)]
+    struct Inner {
+        name: String,
+        jitter: f64,
+    }
+
+    fn grown(added_later: u32, jitter: f64) -> Grown {
+        Grown {
+            rate_per_s: 10.0,
+            nested: Inner {
+                name: "seed".into(),
+                jitter,
+            },
+            added_later,
+        }
+    }
+
+    #[test]
+    fn a_field_added_later_is_compared_without_touching_the_comparison() {
+        let d = serialized_differences(&grown(1, 0.5), &grown(2, 0.0), &[]);
+        let got: Vec<(&str, &str, &str)> = d
+            .iter()
+            .map(|d| (d.field.as_str(), d.a.as_str(), d.b.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("config.nested.jitter", "0.5", "0"),
+                ("config.added_later", "1", "2"),
+            ]
+        );
+    }
+
+    #[test]
+    fn only_the_allow_listed_fields_may_differ() {
+        let d = serialized_differences(&grown(1, 0.5), &grown(2, 0.0), &["added_later"]);
+        let fields: Vec<&str> = d.iter().map(|d| d.field.as_str()).collect();
+        assert_eq!(fields, ["config.nested.jitter"]);
+        assert!(serialized_differences(&grown(1, 0.5), &grown(1, 0.5), &[]).is_empty());
+    }
+
+    #[test]
+    fn every_scenario_config_field_is_compared() {
+        let config = crate::summary::set::sample_summary().config;
+        let paths: Vec<String> = leaves(&config)
+            .unwrap()
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "rate_per_s",
+                "duration_s",
+                "trigger",
+                "deadline_s",
+                "stall_timeout_s",
+                "request_timeout_s",
+                "backoff.name",
+                "backoff.initial_ms",
+                "backoff.multiplier",
+                "backoff.jitter",
+                "backoff.max_interval_ms",
+                "initial_policies",
+            ]
+        );
+    }
 }

@@ -117,17 +117,13 @@ mod tests {
 
     fn record(seq: u64, index: u64, outcome: Outcome) -> ScenarioRecord {
         ScenarioRecord {
-            seq,
-            index,
-            policy_id: format!("p{index}"),
             scheduled_ms: seq as f64,
             lag_ms: 0.0,
-            add_done_ms: Some(1.0),
             attempts: 3,
             last_failure_ms: Some(1_500.0),
             success_ms: (outcome == Outcome::Success).then_some(21_805.158857),
-            outcome,
             last_error: Some("policy not found".into()),
+            ..crate::summary::fixtures::record(seq, index, outcome)
         }
     }
 
