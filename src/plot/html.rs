@@ -83,7 +83,10 @@ pub fn badge(class: &str) -> String {
 }
 
 /// The run's page: verdict and reason, the figures that matter, the plots, the files.
-pub(crate) fn run_report_html(s: &Summary, plots: &[(&str, Result<&str, String>)]) -> String {
+pub(crate) fn run_report_html(
+    s: &Summary,
+    plots: &[(&str, Result<&str, &anyhow::Error>)],
+) -> String {
     let title = super::run_title(s);
     let mut body = format!(
         "<h1>reload-repro: {}</h1>\n<p>{} {}</p>\n",
@@ -101,7 +104,11 @@ pub(crate) fn run_report_html(s: &Summary, plots: &[(&str, Result<&str, String>)
     body.push_str(&table(&figures(s)));
     body.push_str("<h2>Plots</h2>\n");
     for (name, svg) in plots {
-        body.push_str(&figure(name, svg.as_deref().map_err(String::as_str)));
+        let drawn = match svg {
+            Ok(svg) => figure(name, Ok(svg)),
+            Err(e) => figure(name, Err(&format!("{e:#}"))),
+        };
+        body.push_str(&drawn);
     }
     body.push_str("<h2>Files</h2>\n<ul>\n");
     for file in run_files(s) {

@@ -82,15 +82,9 @@ pub fn run_plot_files(input: &RunPlotInput<'_>) -> Vec<(&'static str, anyhow::Re
         (RUN_PLOTS[1].0, latency),
         (RUN_PLOTS[2].0, timeline),
     ];
-    let plots: Vec<(&str, Result<&str, String>)> = files
+    let plots: Vec<(&str, Result<&str, &anyhow::Error>)> = files
         .iter()
-        .map(|(name, svg)| {
-            let svg = svg
-                .as_ref()
-                .map(String::as_str)
-                .map_err(|e| format!("{e:#}"));
-            (*name, svg)
-        })
+        .map(|(name, svg)| (*name, svg.as_ref().map(String::as_str)))
         .collect();
     let report = html::run_report_html(s, &plots);
     files.push((REPORT_HTML, Ok(report)));

@@ -239,12 +239,6 @@ impl Endpoints {
         self.get_json(&url).await
     }
 
-    /// [`Endpoints::stats`] with the error as text, for the watcher (src/runner/watch.rs keeps
-    /// it as a `String`; switch it to `stats()` and drop this adapter).
-    pub async fn mock_stats(&self) -> Result<MockStats, String> {
-        self.stats().await.map_err(|e| e.to_string())
-    }
-
     /// The mock's fetch log since `since_ms` (Unix ms).
     pub async fn mock_fetches(&self, since_ms: u64) -> Result<Vec<FetchRecord>, ClientError> {
         let url = format!("{}/repro/fetches?since_ms={since_ms}", self.dashboard);

@@ -52,12 +52,6 @@ impl GatewayChecks {
 
     /// `Ok` when the gateway answers anything at all on `/tyk/apis` (a 403 is an answer);
     /// `Err` with the transport error (refused, reset, timed out) otherwise.
-    pub async fn alive(&self) -> Result<(), String> {
-        self.reachable().await.map_err(|e| e.to_string())
-    }
-
-    /// [`GatewayChecks::alive`] with the typed error (src/runner/watch.rs keeps a `String`;
-    /// switch it to this and drop the adapter).
     pub async fn reachable(&self) -> Result<(), ClientError> {
         let url = format!("{}/tyk/apis", self.gateway);
         let sent = self

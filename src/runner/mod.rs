@@ -209,7 +209,7 @@ async fn drive_load(
     counters: Arc<LiveCounters>,
 ) -> anyhow::Result<LoadOutcome> {
     let baseline = endpoints
-        .mock_stats()
+        .stats()
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let (version, version_source) = endpoints.gateway_version().await;

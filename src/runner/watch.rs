@@ -108,8 +108,8 @@ pub async fn watch_run(mut input: WatchInput, stop: Arc<StopSignal>) -> WatchEnd
         let now = Instant::now();
         facts.now = since(now);
         let (stats, alive) = tokio::join!(
-            tokio::time::timeout(TICK * 4, input.endpoints.mock_stats()),
-            input.checks.alive()
+            tokio::time::timeout(TICK * 4, input.endpoints.stats()),
+            input.checks.reachable()
         );
         match stats {
             Ok(Ok(stats)) => {
@@ -123,7 +123,7 @@ pub async fn watch_run(mut input: WatchInput, stop: Arc<StopSignal>) -> WatchEnd
                 facts.fatal = node_secret_mismatch(&input.baseline, &stats);
                 last_stats = Some(stats);
             }
-            Ok(Err(e)) => facts.dashboard_error = e,
+            Ok(Err(e)) => facts.dashboard_error = e.to_string(),
             Err(_) => {
                 facts.dashboard_error =
                     format!("dashboard {} did not answer in time", input.dashboard_url)
@@ -134,7 +134,7 @@ pub async fn watch_run(mut input: WatchInput, stop: Arc<StopSignal>) -> WatchEnd
             Ok(()) => facts.gateway_silent_since = None,
             Err(e) => {
                 facts.gateway_silent_since.get_or_insert(facts.now);
-                facts.gateway_error = e;
+                facts.gateway_error = e.to_string();
             }
         }
         let successes = input.counters.succeeded.load(Ordering::Relaxed);

@@ -207,7 +207,7 @@ pub async fn summarize(ctx: &RunContext, endpoints: &Endpoints, load: LoadOutcom
         .map(|f| (f.received_at_ms.saturating_sub(load.origin_unix_ms)) as f64 / 1000.0)
         .collect();
 
-    let end = match tokio::time::timeout(Duration::from_secs(2), endpoints.mock_stats()).await {
+    let end = match tokio::time::timeout(Duration::from_secs(2), endpoints.stats()).await {
         Ok(Ok(stats)) => stats,
         _ => load
             .watch
