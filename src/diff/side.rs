@@ -132,7 +132,7 @@ impl Side {
 
     /// Like [`Side::gateway_versions`], each version with its source: `v2.9.4 (from log)`.
     pub fn gateway_versions_with_source(&self) -> String {
-        let mut versions: Vec<String> = self
+        let versions: Vec<String> = self
             .runs
             .iter()
             .map(|r| {
@@ -153,13 +153,7 @@ impl Side {
                 }
             })
             .collect();
-        versions.sort();
-        versions.dedup();
-        if versions.is_empty() {
-            "unknown".into()
-        } else {
-            versions.join(", ")
-        }
+        joined_or_unknown(versions)
     }
 
     /// The gateway images of the runs (digest or id), deduplicated and sorted.
@@ -176,7 +170,7 @@ impl Side {
 
     /// The gateway version(s) of the runs, deduplicated, e.g. `v2.9.4`; `unknown` if none.
     pub fn gateway_versions(&self) -> String {
-        let mut versions: Vec<String> = self
+        let versions: Vec<String> = self
             .runs
             .iter()
             .map(|r| {
@@ -188,13 +182,7 @@ impl Side {
                 }
             })
             .collect();
-        versions.sort();
-        versions.dedup();
-        if versions.is_empty() {
-            "unknown".into()
-        } else {
-            versions.join(", ")
-        }
+        joined_or_unknown(versions)
     }
 }
 
@@ -233,6 +221,17 @@ fn merge_into(merged: &mut Option<Histogram<u64>>, h: &Histogram<u64>) -> Result
 struct NotMergeable(#[source] hdrhistogram::AdditionError);
 
 /// Encodes a histogram the way summaries hold it (for tests of this module and its users).
+/// Distinct values, sorted and comma-joined; `unknown` when there are none.
+fn joined_or_unknown(mut values: Vec<String>) -> String {
+    values.sort();
+    values.dedup();
+    if values.is_empty() {
+        "unknown".into()
+    } else {
+        values.join(", ")
+    }
+}
+
 #[cfg(test)]
 pub(crate) fn encode_histogram(h: &Histogram<u64>) -> String {
     use base64::prelude::{BASE64_STANDARD, Engine};

@@ -102,19 +102,10 @@ pub struct RunFigures {
     pub outstanding_share: Option<f64>,
 }
 
-/// Median of the values (mean of the middle two for an even count).
+/// Median of the finite values (mean of the middle two for an even count).
 pub fn median(values: &[f64]) -> Option<f64> {
-    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let mid = v.len() / 2;
-    Some(if v.len().is_multiple_of(2) {
-        (v[mid - 1] + v[mid]) / 2.0
-    } else {
-        v[mid]
-    })
+    let finite: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    crate::diff::stats::median(&finite)
 }
 
 /// The hyperfine-style lines printed at the end of every set, e.g.
