@@ -92,6 +92,30 @@ impl From<&str> for Secret {
     }
 }
 
+/// A URL that may carry a password in its userinfo (a Redis URL): `Debug` shows it through
+/// [`redact_url`], so a struct holding one can derive `Debug` safely.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SecretUrl(String);
+
+impl SecretUrl {
+    /// The URL itself, to connect with it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", redact_url(&self.0))
+    }
+}
+
+impl From<String> for SecretUrl {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
 /// An error and its causes on one line, `outer: cause: root`.
 pub fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
@@ -131,6 +155,13 @@ mod tests {
         let s = super::Secret::new("hunter2");
         assert_eq!(format!("{s:?}"), "<redacted>");
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn a_secret_url_debugs_without_its_password() {
+        let u = super::SecretUrl::from("redis://app:hunter2@redis:6379".to_owned());
+        assert_eq!(format!("{u:?}"), "\"redis://app:***@redis:6379\"");
+        assert_eq!(u.expose(), "redis://app:hunter2@redis:6379");
     }
 
     #[test]

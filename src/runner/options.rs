@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use super::backoff::BackoffPolicy;
+use crate::telemetry::{Secret, SecretUrl};
 
 /// Largest number of scenarios one run may schedule (`rate × duration`).
 pub const MAX_SCENARIOS: u64 = 2_000_000;
@@ -86,7 +87,8 @@ Exit status of `run` (the same table as a set and scripts/repro.sh):
 scripts/repro.sh adds --expect (which verdicts count as success): see README, \"Verdicts\".";
 
 /// Drive the load against a gateway and write a summary with a verdict (see RUN_LONG_ABOUT).
-#[derive(Clone, Args)]
+/// Secrets are [`Secret`]s and the Redis URL a [`SecretUrl`], so `Debug` shows neither.
+#[derive(Clone, Debug, Args)]
 pub struct RunArgs {
     /// Gateway control API base URL. Give it several times (or a comma-separated list in
     /// REPRO_GATEWAY) to measure a fleet: each scenario then creates its key on every gateway,
@@ -110,16 +112,16 @@ pub struct RunArgs {
         default_value = "352d20ee67be67f6340b4c0605b044bc",
         hide_default_value = true
     )]
-    pub secret: String,
+    pub secret: Secret,
     /// Dashboard mock base URL.
     #[arg(long, env = "REPRO_DASHBOARD", default_value = "http://127.0.0.1:9000")]
     pub dashboard: String,
     /// Token for the mock's /repro/* routes, if it was started with one.
     #[arg(long, env = "REPRO_ADMIN_TOKEN")]
-    pub admin_token: Option<String>,
+    pub admin_token: Option<Secret>,
     /// Redis URL to check before the load (optional; compose passes it).
     #[arg(long, env = "REPRO_REDIS")]
-    pub redis: Option<String>,
+    pub redis: Option<SecretUrl>,
     /// Scenario starts per second.
     #[arg(
         long,
@@ -133,9 +135,10 @@ pub struct RunArgs {
         long,
         env = "REPRO_DURATION",
         default_value = "5s",
+        value_parser = positive_duration,
         allow_hyphen_values = true
     )]
-    pub duration: String,
+    pub duration: Duration,
     /// How each scenario triggers the reload.
     #[arg(long, env = "REPRO_TRIGGER", value_enum, default_value_t = Trigger::Notify)]
     pub trigger: Trigger,
@@ -144,9 +147,10 @@ pub struct RunArgs {
         long,
         env = "REPRO_DEADLINE",
         default_value = "120s",
+        value_parser = positive_duration,
         allow_hyphen_values = true
     )]
-    pub deadline: String,
+    pub deadline: Duration,
     /// Stop the load when nothing succeeds and no policy is fetched for this long (every
     /// waiting scenario is then re-checked once before the verdict). `auto` (the default): 30s,
     /// or the backoff's longest wait (max × (1 + jitter), 90s for `seed`) when that is longer.
@@ -156,19 +160,20 @@ pub struct RunArgs {
         long,
         env = "REPRO_STALL_TIMEOUT",
         default_value = "auto",
+        value_parser = stall_timeout,
         allow_hyphen_values = true
     )]
-    pub stall_timeout: String,
+    pub stall_timeout: StallTimeout,
     /// Retry schedule: `seed` (0.5 s ×1.5 ±50 %, 60 s cap), `fine` (50 ms ×1.5 ±20 %, 1 s cap),
     /// or `initial=500ms,multiplier=1.5,jitter=0.5,max=60s`.
     #[arg(long, env = "REPRO_BACKOFF", default_value = "seed")]
     pub backoff: String,
     /// Timeout of each HTTP request.
-    #[arg(long, env = "REPRO_REQUEST_TIMEOUT", default_value = "10s")]
-    pub request_timeout: String,
+    #[arg(long, env = "REPRO_REQUEST_TIMEOUT", default_value = "10s", value_parser = positive_duration)]
+    pub request_timeout: Duration,
     /// How long to wait for Redis, the dashboard and the gateway to be ready before the load.
-    #[arg(long, env = "REPRO_WAIT_READY", default_value = "30s")]
-    pub wait_ready: String,
+    #[arg(long, env = "REPRO_WAIT_READY", default_value = "30s", value_parser = any_duration)]
+    pub wait_ready: Duration,
     /// Gateways sharing the dashboard and Redis: readiness waits for this many notification
     /// subscribers and policy fetches from this many nodes; a notification that reached fewer
     /// counts as unheard. Default: the number of gateways measured (--gateway).
@@ -207,20 +212,6 @@ pub struct RunArgs {
     /// can open.
     #[arg(long, env = "REPRO_HOST_OUT", hide = true)]
     pub host_out: Option<PathBuf>,
-}
-
-impl std::fmt::Debug for RunArgs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunArgs")
-            .field("gateway", &self.gateway)
-            .field("secret", &"***")
-            .field("dashboard", &self.dashboard)
-            .field("rate", &self.rate)
-            .field("duration", &self.duration)
-            .field("trigger", &self.trigger)
-            .field("label", &self.label)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Validated options: every value checked, durations parsed, URLs normalised.
@@ -293,36 +284,36 @@ impl RunOptions {
                 "--rate {rate}: must be a number of scenarios per second in (0, {MAX_RATE}]"
             );
         }
-        let duration = parse_positive("--duration", &args.duration)?;
+        let duration = args.duration;
+        let shown = |d: Duration| humantime::format_duration(d).to_string();
         let scheduled = (rate * duration.as_secs_f64()).ceil() as u64;
         if scheduled == 0 {
             anyhow::bail!(
                 "--rate {rate} × --duration {}: schedules no scenario",
-                args.duration
+                shown(duration)
             );
         }
         if scheduled > MAX_SCENARIOS {
             anyhow::bail!(
                 "--rate {rate} × --duration {} = {scheduled} scenarios: at most {MAX_SCENARIOS} per run (lower --rate or --duration, or use --runs)",
-                args.duration
+                shown(duration)
             );
         }
-        let deadline = parse_positive("--deadline", &args.deadline)?;
+        let deadline = args.deadline;
         if deadline < duration {
             anyhow::bail!(
                 "--deadline {} is shorter than --duration {}: give waiting scenarios at least as long as the load lasts",
-                args.deadline,
-                args.duration
+                shown(deadline),
+                shown(duration)
             );
         }
-        let request_timeout = parse_positive("--request-timeout", &args.request_timeout)?;
-        let wait_ready = humantime::parse_duration(&args.wait_ready)
-            .map_err(|e| anyhow::anyhow!("--wait-ready `{}`: {e} (e.g. 30s)", args.wait_ready))?;
+        let request_timeout = args.request_timeout;
+        let wait_ready = args.wait_ready;
         let backoff = BackoffPolicy::parse(&args.backoff)
             .map_err(|e| anyhow::anyhow!("--backoff `{}`: {e}", args.backoff))?;
-        let stall_timeout = match args.stall_timeout.trim() {
-            "auto" => default_stall_timeout(&backoff),
-            value => parse_positive("--stall-timeout", value)?,
+        let stall_timeout = match args.stall_timeout {
+            StallTimeout::Auto => default_stall_timeout(&backoff),
+            StallTimeout::After(d) => d,
         };
         let fleet = args
             .gateway
@@ -388,10 +379,18 @@ impl RunOptions {
             fleet_containers: vec![None; fleet.len()],
             fleet,
             gateway_replicas: args.gateway_replicas,
-            secret: args.secret.clone(),
+            secret: args.secret.expose().to_owned(),
             dashboard: parse_base_url("--dashboard", &args.dashboard)?,
-            admin_token: args.admin_token.clone().filter(|t| !t.is_empty()),
-            redis: args.redis.clone().filter(|r| !r.is_empty()),
+            admin_token: args
+                .admin_token
+                .as_ref()
+                .map(|t| t.expose().to_owned())
+                .filter(|t| !t.is_empty()),
+            redis: args
+                .redis
+                .as_ref()
+                .map(|r| r.expose().to_owned())
+                .filter(|r| !r.is_empty()),
             rate,
             duration,
             scheduled,
@@ -433,14 +432,46 @@ pub fn default_stall_timeout(backoff: &BackoffPolicy) -> Duration {
     Duration::from_secs(30).max(Duration::from_secs(longest.as_secs_f64().ceil() as u64))
 }
 
-fn parse_positive(flag: &str, value: &str) -> anyhow::Result<Duration> {
-    let d = humantime::parse_duration(value.trim()).map_err(|e| {
-        anyhow::anyhow!("{flag} `{value}`: {e} (write a positive duration such as 5s, 500ms, 2m)")
-    })?;
+/// Why a duration flag's value was refused (clap prefixes the flag and the value).
+#[derive(Debug, thiserror::Error)]
+pub enum DurationError {
+    /// Not a humantime duration.
+    #[error("{0} (write a positive duration such as 5s, 500ms, 2m)")]
+    Unreadable(#[from] humantime::DurationError),
+    /// Zero where only a positive duration makes sense.
+    #[error("must be longer than zero")]
+    Zero,
+}
+
+/// `--stall-timeout`: `auto` or a positive duration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StallTimeout {
+    /// 30 s, or the backoff's longest wait when that is longer.
+    Auto,
+    /// This long.
+    After(Duration),
+}
+
+/// Value parser of the positive duration flags (`--duration`, `--deadline`, …).
+pub fn positive_duration(value: &str) -> Result<Duration, DurationError> {
+    let d = humantime::parse_duration(value.trim())?;
     if d.is_zero() {
-        anyhow::bail!("{flag} `{value}`: must be longer than zero");
+        return Err(DurationError::Zero);
     }
     Ok(d)
+}
+
+/// Value parser of duration flags where zero is allowed (`--wait-ready`).
+pub fn any_duration(value: &str) -> Result<Duration, DurationError> {
+    Ok(humantime::parse_duration(value.trim())?)
+}
+
+/// Value parser of `--stall-timeout`.
+pub fn stall_timeout(value: &str) -> Result<StallTimeout, DurationError> {
+    match value.trim() {
+        "auto" => Ok(StallTimeout::Auto),
+        other => positive_duration(other).map(StallTimeout::After),
+    }
 }
 
 /// Accepts `http://host:port[/path]`; names the flag when the scheme or host is missing.

@@ -222,13 +222,16 @@ fn a_rate_of_zero_is_refused_naming_the_rate_flag() {
 fn a_zero_duration_is_refused_naming_the_duration_flag() {
     refused(
         &["--duration", "0s"],
-        "--duration `0s`: must be longer than zero",
+        "invalid value '0s' for '--duration <DURATION>': must be longer than zero",
     );
 }
 
 #[test]
 fn a_negative_duration_is_refused_naming_the_duration_flag() {
-    refused(&["--duration", "-1s"], "--duration `-1s`");
+    refused(
+        &["--duration", "-1s"],
+        "invalid value '-1s' for '--duration <DURATION>'",
+    );
 }
 
 #[test]
