@@ -19,6 +19,9 @@
 #            added at BENCH_FANOUT_ADD_RATE (500) per second: per node fetches, MB/s, p50/p99.
 #            BENCH_FANOUT_COMPARE=<another reload-repro binary> runs each N against both mocks,
 #            alternating which goes first, and adds a ratio table (before/after a mock change).
+#   fleet    one runner against N cost-0 stub gateways (BENCH_FLEET_NODES, default "1 2 3 4 6 8")
+#            at BENCH_FLEET_RATE (500)/s for BENCH_FLEET_DURATION (5s): scheduler lag, late starts,
+#            runner_was_bottleneck and the CPU of runner, mock and stubs (largest N it holds).
 #
 # Knobs: BENCH_OUT (default results/bench/<UTC>), BENCH_RATES ("500 1000 2000 5000 8000"),
 # BENCH_STEP_DURATION (5s), BENCH_LARGE_SCENARIOS (200000), BENCH_LARGE_RATE (2000),
@@ -504,6 +507,70 @@ section_fanout() {
   emit ""
 }
 
+# ---- fleet: one runner against N stub gateways --------------------------------------------------
+# N stubs in fixed mode with no reload cost (sleep work, 0 ms, no per-policy cost, 100 ms tick)
+# on one Redis and one mock (BENCH_FLEET_POLICIES, default 1,000, so fetches stay cheap), and
+# one `run` with N --gateway URLs at BENCH_FLEET_RATE (500) scenarios/s for BENCH_FLEET_DURATION
+# (5s): every scenario creates its key on every gateway. The stubs and the mock do almost no work,
+# so what grows with N is the runner's own cost (N key-creation loops per scenario); the CPU of
+# each part is measured separately (runner: GNU time; mock and stubs: /proc over the run).
+fleet_step() { # nodes rate duration policies → one table row
+  local n="$1" name="fleet-n$1" i gw=() stub_pids=() mock_cpu0 stubs_cpu0=0 stubs_cpu1=0
+  start_mock "$4" "$name"
+  for ((i = 1; i <= n; i++)); do
+    start_stub 100ms 0 "$name-$i"
+    stub_pids+=("$stub_pid"); gw+=(--gateway "$stub_url")
+  done
+  mock_cpu0=$(cpu_s "$mock_pid")
+  for i in "${stub_pids[@]}"; do stubs_cpu0=$(awk -v a="$stubs_cpu0" -v b="$(cpu_s "$i")" 'BEGIN { print a + b }'); done
+  local timefile="$out/logs/time-$name.txt" t0 wall
+  t0=$(date +%s%N)
+  /usr/bin/time -v -o "$timefile" "$bin" run "${gw[@]}" --dashboard "$mock_url" \
+    --redis "$redis_url" --rate "$2" --duration "$3" --trigger notify --backoff fine \
+    --deadline 60s --stall-timeout 20s --wait-ready 30s \
+    --out "$out/runs" --label "$name" --quiet >"$out/logs/run-$name.log" 2>&1 || true
+  wall=$(awk -v a="$(date +%s%N)" -v b="$t0" 'BEGIN { printf "%.2f", (a - b) / 1e9 }')
+  local mock_cpu
+  mock_cpu=$(awk -v a="$(cpu_s "$mock_pid")" -v b="$mock_cpu0" 'BEGIN { printf "%.1f", a - b }')
+  for i in "${stub_pids[@]}"; do stubs_cpu1=$(awk -v a="$stubs_cpu1" -v b="$(cpu_s "$i")" 'BEGIN { print a + b }'); done
+  for i in "${stub_pids[@]}"; do stop_pid "$i"; done
+  stop_pid "$mock_pid"
+  local summary="$out/runs/$name/latest/summary.json"
+  [[ -s "$summary" ]] || die "the runner wrote no summary for $name: see $out/logs/run-$name.log"
+  local user sys rss
+  user=$(awk -F': ' '/User time/ { print $2 }' "$timefile")
+  sys=$(awk -F': ' '/System time/ { print $2 }' "$timefile")
+  rss=$(awk -F': ' '/Maximum resident/ { printf "%.1f", $2 / 1024 }' "$timefile")
+  jq -r --argjson n "$n" --arg user "$user" --arg sys "$sys" --arg rss "$rss" --arg wall "$wall" \
+    --arg mock "$mock_cpu" \
+    --arg stubs "$(awk -v a="$stubs_cpu1" -v b="$stubs_cpu0" 'BEGIN { printf "%.1f", a - b }')" '
+    def r(x): if x == null then "-" else (x * 100 | round / 100 | tostring) end;
+    (($user | tonumber) + ($sys | tonumber)) as $cpu
+    | (.fleet.usable_everywhere // .scenarios.succeeded) as $everywhere
+    | "| \($n) | \(.scenarios.scheduled) | \($everywhere) | \(.verdict) | "
+      + "\(r(.scheduler.lag_p50_ms)) | \(r(.scheduler.lag_p99_ms)) | \(r(.scheduler.lag_max_ms)) | "
+      + "\(.scheduler.late_starts) (\(r(.scheduler.late_starts / ([.scenarios.started, 1] | max) * 100)) %) | "
+      + "\(.scheduler.runner_was_bottleneck) | \(r(.latency_ms.p50)) | \(r(.latency_ms.p99)) | "
+      + "\(r(.fleet.spread_ms.p99 // null)) | "
+      + "\($cpu * 100 | round / 100) | \(($cpu / ([.scenarios.started * $n, 1] | max) * 1e6) | round) | "
+      + "\($mock) / \($stubs) | \((($cpu + ($mock | tonumber) + ($stubs | tonumber)) / ($wall | tonumber) * 100) | round) | \($rss) |"' \
+    "$summary" | tee -a "$report"
+}
+section_fleet() {
+  local rate="${BENCH_FLEET_RATE:-500}" d="${BENCH_FLEET_DURATION:-5s}" policies="${BENCH_FLEET_POLICIES:-1000}" n
+  [[ $rate =~ ^[1-9][0-9]*$ ]] || die "BENCH_FLEET_RATE must be scenarios per second (got '$rate')"
+  [[ $policies =~ ^[0-9]+$ ]] || die "BENCH_FLEET_POLICIES must be a policy count (got '$policies')"
+  emit "## Runner at fleet load: N stub gateways (fixed, cost 0, tick 100ms), $rate scenarios/s for $d, mock at $policies policies, notify, backoff fine"
+  emit ""
+  emit "| N gateways | scheduled | usable everywhere | verdict | lag p50 ms | lag p99 ms | lag max ms | late (>10 ms) | runner_was_bottleneck | latency p50 ms (last gateway) | latency p99 ms | spread p99 ms | runner CPU s | runner CPU µs / scenario / gateway | mock / stubs CPU s | all three, % of one core (over the run's wall time) | runner peak RSS MB |"
+  emit "|---:|---:|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+  for n in ${BENCH_FLEET_NODES:-1 2 3 4 6 8}; do
+    [[ $n =~ ^[1-9][0-9]*$ ]] || die "BENCH_FLEET_NODES must list gateway counts ≥ 1 (got '$n')"
+    fleet_step "$n" "$rate" "$d" "$policies"
+  done
+  emit ""
+}
+
 # ---- calibration -------------------------------------------------------------------------------
 # Rate 1000/19 per second for 19 s: scenario i starts at 19·i ms (mod 1 s), so the 1,000 starts
 # fall on every millisecond of the tick period exactly once and the mean tick wait is 0.5 s
@@ -571,9 +638,10 @@ for s in $sections; do
     large) section_large ;;
     calib) section_calib ;;
     fanout) section_fanout ;;
+    fleet) section_fleet ;;
     stub) section_stub ;;
     limits) section_limits ;;
-    *) die "unknown section '$s' in BENCH_SECTIONS (mock compress micro runner large calib fanout stub limits)" ;;
+    *) die "unknown section '$s' in BENCH_SECTIONS (mock compress micro runner large calib fanout fleet stub limits)" ;;
   esac
 done
 rm -f "$out/body-82905.json"
