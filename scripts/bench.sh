@@ -19,9 +19,10 @@
 #            added at BENCH_FANOUT_ADD_RATE (500) per second: per node fetches, MB/s, p50/p99.
 #            BENCH_FANOUT_COMPARE=<another reload-repro binary> runs each N against both mocks,
 #            alternating which goes first, and adds a ratio table (before/after a mock change).
-#   fleet    one runner against N cost-0 stub gateways (BENCH_FLEET_NODES, default "1 2 3 4 6 8")
+#   fleet    one runner against N cost-0 stub gateways (BENCH_FLEET_NODES, default "1 2 4 8 12 16")
 #            at BENCH_FLEET_RATE (500)/s for BENCH_FLEET_DURATION (5s): scheduler lag, late starts,
-#            runner_was_bottleneck and the CPU of runner, mock and stubs (largest N it holds).
+#            runner_was_bottleneck and the CPU of runner, mock and stubs (largest N it holds);
+#            BENCH_FLEET_STUB_NICE=19 starts the stubs under `nice` (the runner's own limit).
 #
 # Knobs: BENCH_OUT (default results/bench/<UTC>), BENCH_RATES ("500 1000 2000 5000 8000"),
 # BENCH_STEP_DURATION (5s), BENCH_LARGE_SCENARIOS (200000), BENCH_LARGE_RATE (2000),
@@ -139,7 +140,7 @@ start_mock() { # policies name → sets mock_pid mock_url (binary: $mock_bin, de
 start_stub() { # tick cost_ms name [mode [flags…]] → sets stub_pid stub_url
   local port mode="${4:-fixed}" extra=("${@:5}"); port="$(free_port)"
   (($# > 3)) || extra=(--per-policy-cost-us 0 --reload-work sleep)
-  "$bin" stub-gateway --listen "127.0.0.1:$port" --dashboard "$mock_url" --redis "$redis_url" \
+  ${stub_nice:+nice -n "$stub_nice"} "$bin" stub-gateway --listen "127.0.0.1:$port" --dashboard "$mock_url" --redis "$redis_url" \
     --reload-mode "$mode" --tick "$1" --reload-cost-ms "$2" "${extra[@]}" \
     >"$out/logs/stub-$3.log" 2>&1 &
   stub_pid=$!; pids+=("$stub_pid")
@@ -515,7 +516,7 @@ section_fanout() {
 # so what grows with N is the runner's own cost (N key-creation loops per scenario); the CPU of
 # each part is measured separately (runner: GNU time; mock and stubs: /proc over the run).
 fleet_step() { # nodes rate duration policies → one table row
-  local n="$1" name="fleet-n$1" i gw=() stub_pids=() mock_cpu0 stubs_cpu0=0 stubs_cpu1=0
+  local n="$1" name="fleet-n$1${stub_nice:+-nice$stub_nice}" i gw=() stub_pids=() mock_cpu0 stubs_cpu0=0 stubs_cpu1=0
   start_mock "$4" "$name"
   for ((i = 1; i <= n; i++)); do
     start_stub 100ms 0 "$name-$i"
@@ -560,14 +561,19 @@ section_fleet() {
   local rate="${BENCH_FLEET_RATE:-500}" d="${BENCH_FLEET_DURATION:-5s}" policies="${BENCH_FLEET_POLICIES:-1000}" n
   [[ $rate =~ ^[1-9][0-9]*$ ]] || die "BENCH_FLEET_RATE must be scenarios per second (got '$rate')"
   [[ $policies =~ ^[0-9]+$ ]] || die "BENCH_FLEET_POLICIES must be a policy count (got '$policies')"
-  emit "## Runner at fleet load: N stub gateways (fixed, cost 0, tick 100ms), $rate scenarios/s for $d, mock at $policies policies, notify, backoff fine"
+  emit "## Runner at fleet load: N stub gateways (fixed, cost 0, tick 100ms${BENCH_FLEET_STUB_NICE:+, stubs at nice $BENCH_FLEET_STUB_NICE}), $rate scenarios/s for $d, mock at $policies policies, notify, backoff fine"
   emit ""
   emit "| N gateways | scheduled | usable everywhere | verdict | lag p50 ms | lag p99 ms | lag max ms | late (>10 ms) | runner_was_bottleneck | latency p50 ms (last gateway) | latency p99 ms | spread p99 ms | runner CPU s | runner CPU µs / scenario / gateway | mock / stubs CPU s | all three, % of one core (over the run's wall time) | runner peak RSS MB |"
   emit "|---:|---:|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-  for n in ${BENCH_FLEET_NODES:-1 2 3 4 6 8}; do
+  # BENCH_FLEET_STUB_NICE=19 runs the stubs at the lowest CPU priority: the runner (and mock)
+  # then get the cores first, so late starts measure the runner's own limit, not the stubs'.
+  stub_nice="${BENCH_FLEET_STUB_NICE:-}"
+  [[ -z $stub_nice || $stub_nice =~ ^[0-9]+$ ]] || die "BENCH_FLEET_STUB_NICE must be a nice level 0–19 (got '$stub_nice')"
+  for n in ${BENCH_FLEET_NODES:-1 2 4 8 12 16}; do
     [[ $n =~ ^[1-9][0-9]*$ ]] || die "BENCH_FLEET_NODES must list gateway counts ≥ 1 (got '$n')"
     fleet_step "$n" "$rate" "$d" "$policies"
   done
+  stub_nice=""
   emit ""
 }
 
