@@ -3,7 +3,7 @@
 # `make bench` calls this. Everything runs natively on loopback: a private redis-server, the
 # dashboard mock, the stub gateway and the runner (release build), each on a free port.
 #
-# Sections (pick with BENCH_SECTIONS, default "mock compress micro runner large calib"; also
+# Sections (pick with BENCH_SECTIONS, default "mock compress micro runner large calib fanout"; also
 # "stub" and "limits", the CPU-burning stub at the seed load and the kit's largest load):
 #   mock     /system/policies latency at 82,905 / 100,000 / 1,000,000 policies (curl, keep-alive),
 #            add-policy latency alone and with 2 concurrent fetch loops, RSS of the mock.
@@ -14,6 +14,15 @@
 #   calib    stub cost 300 ms on a 1 s tick vs the latency model.
 #   stub     the stub's default (CPU-burning) model at the seed load, BENCH_STUB_RUNS (5) per mode.
 #   limits   rate steps (BENCH_LIMIT_RATES) and pool sizes (BENCH_LIMIT_POLICIES) against it.
+#   fanout   N gateways fetching the 82,905-policy list back to back at once (BENCH_FANOUT_NODES,
+#            default "0 1 3 10"; BENCH_FANOUT_DURATION s each, default 10) while policies are
+#            added at BENCH_FANOUT_ADD_RATE (500) per second: per node fetches, MB/s, p50/p99.
+#            BENCH_FANOUT_COMPARE=<another reload-repro binary> runs each N against both mocks,
+#            alternating which goes first, and adds a ratio table (before/after a mock change).
+#   fleet    one runner against N cost-0 stub gateways (BENCH_FLEET_NODES, default "1 2 4 8 12 16")
+#            at BENCH_FLEET_RATE (500)/s for BENCH_FLEET_DURATION (5s): scheduler lag, late starts,
+#            runner_was_bottleneck and the CPU of runner, mock and stubs (largest N it holds);
+#            BENCH_FLEET_STUB_NICE=19 starts the stubs under `nice` (the runner's own limit).
 #
 # Knobs: BENCH_OUT (default results/bench/<UTC>), BENCH_RATES ("500 1000 2000 5000 8000"),
 # BENCH_STEP_DURATION (5s), BENCH_LARGE_SCENARIOS (200000), BENCH_LARGE_RATE (2000),
@@ -28,7 +37,7 @@ cd "$repo_root"
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 2; }
 
-sections="${BENCH_SECTIONS:-mock compress micro runner large calib}"
+sections="${BENCH_SECTIONS:-mock compress micro runner large calib fanout}"
 rates="${BENCH_RATES:-500 1000 2000 5000 8000}"
 step_duration="${BENCH_STEP_DURATION:-5s}"
 large_scenarios="${BENCH_LARGE_SCENARIOS:-200000}"
@@ -116,9 +125,9 @@ pids+=("$!")
 redis_url="redis://127.0.0.1:$redis_port"
 for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 
-start_mock() { # policies name → sets mock_pid mock_url
+start_mock() { # policies name → sets mock_pid mock_url (binary: $mock_bin, default $bin)
   local port; port="$(free_port)"
-  "$bin" dashboard --listen "127.0.0.1:$port" --redis "$redis_url" --initial-policies "$1" \
+  "${mock_bin:-$bin}" dashboard --listen "127.0.0.1:$port" --redis "$redis_url" --initial-policies "$1" \
     >"$out/logs/mock-$2.log" 2>&1 &
   mock_pid=$!; pids+=("$mock_pid")
   mock_url="http://127.0.0.1:$port"
@@ -131,7 +140,7 @@ start_mock() { # policies name → sets mock_pid mock_url
 start_stub() { # tick cost_ms name [mode [flags…]] → sets stub_pid stub_url
   local port mode="${4:-fixed}" extra=("${@:5}"); port="$(free_port)"
   (($# > 3)) || extra=(--per-policy-cost-us 0 --reload-work sleep)
-  "$bin" stub-gateway --listen "127.0.0.1:$port" --dashboard "$mock_url" --redis "$redis_url" \
+  ${stub_nice:+nice -n "$stub_nice"} "$bin" stub-gateway --listen "127.0.0.1:$port" --dashboard "$mock_url" --redis "$redis_url" \
     --reload-mode "$mode" --tick "$1" --reload-cost-ms "$2" "${extra[@]}" \
     >"$out/logs/stub-$3.log" 2>&1 &
   stub_pid=$!; pids+=("$stub_pid")
@@ -381,6 +390,193 @@ section_limits() {
   emit ""
 }
 
+# ---- fan-out: N gateways fetching the 10 MB list at once ----------------------------------------
+# A fresh mock at 82,905 policies per N; N curl processes each fetch /system/policies back to
+# back on one keep-alive connection with their own x-tyk-nodeid (N gateways reloading without
+# pause: the worst case), while curl loops add policies at BENCH_FANOUT_ADD_RATE per second
+# (curl --rate, see fanout_adds). Everything runs for BENCH_FANOUT_DURATION seconds under `timeout`; `stdbuf -oL`
+# keeps curl's per-transfer -w lines when it is stopped (an in-flight transfer is not counted).
+fanout_loop() { # url node seconds outfile timefile
+  local args=() i
+  for ((i = 0; i < 400 * $3; i++)); do args+=(-o /dev/null "$1"); done
+  /usr/bin/time -f '%U %S' -o "$5" timeout -s TERM "$3" stdbuf -oL curl -sS \
+    -H "authorization: $secret" -H "x-tyk-nodeid: $2" \
+    -w '%{time_total} %{time_starttransfer} %{size_download} %header{content-length}\n' \
+    "${args[@]}" >"$4" 2>/dev/null || true
+}
+fanout_adds() { # url rate seconds outfile_prefix
+  # curl --rate paces one sequential loop (it waits out the period after each start, plus its own
+  # ~0.7 ms per transfer), and --parallel ignores --rate: so BENCH_FANOUT_ADD_LOOPS (10) loops share
+  # the rate, which keeps it while an add takes up to loops / rate (20 ms at 500/s). The rate
+  # reached is reported.
+  local loops="${BENCH_FANOUT_ADD_LOOPS:-10}" args=() i per_min
+  per_min=$(($2 * 60 / loops))
+  for ((i = 0; i < ($2 * $3) / loops + $2; i++)); do args+=(-o /dev/null "$1"); done
+  for ((i = 1; i <= loops; i++)); do
+    timeout -s TERM "$3" stdbuf -oL curl -sS --rate "$per_min/m" -X POST -w '%{time_total}\n' \
+      "${args[@]}" >"$4-$i.txt" 2>/dev/null &
+    load_pids+=("$!")
+  done
+}
+fanout_step() { # nodes seconds add_rate label → one table row; sets fanout_fig[label/N/…]
+  local n="$1" d="$2" rate="$3" label="$4" dir="$out/fanout/$4-n$1" i load_pids=() since cpu0 cpu1
+  mkdir -p "$dir"
+  start_mock 82905 "fanout-$label-$n"
+  since=$(($(date +%s%3N) - 1)); cpu0=$(cpu_s "$mock_pid")
+  for ((i = 1; i <= n; i++)); do
+    fanout_loop "$mock_url/system/policies" "fanout-n$n-node-$i" "$d" "$dir/fetch-$i.txt" \
+      "$dir/time-$i.txt" &
+    load_pids+=("$!")
+  done
+  fanout_adds "$mock_url/repro/policies" "$rate" "$d" "$dir/adds"
+  for i in "${load_pids[@]}"; do wait "$i" || true; done
+  cat "$dir"/adds-*.txt >"$dir/adds.txt"
+  cpu1=$(cpu_s "$mock_pid")
+  curl -fsS "$mock_url/repro/fetches?since_ms=$since" >"$dir/fetch-log.json" \
+    || die "the mock's fetch log did not answer (log: $out/logs/mock-fanout-$label-$n.log)"
+  local rss peak
+  rss=$(rss_mb "$mock_pid" VmRSS); peak=$(rss_mb "$mock_pid" VmHWM)
+  stop_pid "$mock_pid"
+  # Completed transfers only (the whole body, as a gateway needs it: size = Content-Length).
+  cat "$dir"/fetch-*.txt 2>/dev/null | awk 'NF == 4 && $3 > 0 && $3 == $4' >"$dir/full.txt" || true
+  awk '{ print $1 }' "$dir/full.txt" >"$dir/total.txt"
+  awk '{ print $2 }' "$dir/full.txt" >"$dir/ttfb.txt"
+  local f50 f99 fmax fn t50 t99 a50 a99 amax an mb clients per_node handler
+  read -r f50 f99 fmax fn < <(pct_ms "$dir/total.txt")
+  read -r t50 t99 _ < <(pct_ms "$dir/ttfb.txt")
+  read -r a50 a99 amax an < <(pct_ms "$dir/adds.txt")
+  mb=$(awk -v d="$d" '{ s += $3 } END { printf "%.0f", s / d / 1e6 }' "$dir/full.txt")
+  clients=0
+  if ((n > 0)); then
+    clients=$(cat "$dir"/time-*.txt | awk -v d="$d" 'NF == 2 { s += $1 + $2 } END { printf "%.0f", s / d * 100 }')
+  fi
+  # Fetches per node id as the mock logged them (requests received, authorized, full list).
+  per_node=$(jq -r --argjson n "$n" '
+    [.[] | select(.authorized and .bytes > 0)] | group_by(.node_id) | map(length) as $c
+    | if $n == 0 then "-" elif ($c | length) == 0 then "0"
+      else "\($c | length) ids: \($c | min)–\($c | max) (\($c | add))" end' "$dir/fetch-log.json")
+  handler=$(jq -r '[.[] | select(.bytes > 0) | .duration_us] | sort
+    | if length == 0 then "-" else (.[((length * 0.99) | ceil) - 1] / 1000 * 100 | round / 100 | tostring) end' \
+    "$dir/fetch-log.json")
+  local mock_pct per_fetch
+  mock_pct=$(awk -v a="$cpu1" -v b="$cpu0" -v d="$d" 'BEGIN { printf "%.0f", (a - b) / d * 100 }')
+  per_fetch=$(awk -v a="$cpu1" -v b="$cpu0" -v n="$fn" 'BEGIN { if (n > 0) printf "%.2f", (a - b) / n * 1000; else print "-" }')
+  [[ $n -gt 0 ]] || { f50=-; f99=-; fmax=-; t50=-; t99=-; mb=-; }
+  fanout_fig[$label/$n/a50]=$a50; fanout_fig[$label/$n/a99]=$a99
+  fanout_fig[$label/$n/f50]=$f50; fanout_fig[$label/$n/f99]=$f99; fanout_fig[$label/$n/mb]=$mb
+  emit "| $n | $label | $per_node | $fn | $mb | $f50 | $f99 | $fmax | $t50 / $t99 | $handler | $an | $a50 | $a99 | $amax | $mock_pct | $per_fetch | $clients | $rss / $peak |"
+}
+section_fanout() {
+  local d="${BENCH_FANOUT_DURATION:-10}" rate="${BENCH_FANOUT_ADD_RATE:-500}" n
+  [[ $d =~ ^[1-9][0-9]*$ ]] || die "BENCH_FANOUT_DURATION must be whole seconds (got '$d')"
+  [[ $rate =~ ^[1-9][0-9]*$ ]] || die "BENCH_FANOUT_ADD_RATE must be adds per second (got '$rate')"
+  for tool in jq stdbuf timeout; do
+    command -v "$tool" >/dev/null || die "'$tool' not found: apt-get install -y jq coreutils"
+  done
+  emit "## Dashboard mock under fan-out: N back-to-back fetch loops at 82,905 policies, adds at $rate/s, ${d} s per N"
+  emit ""
+  emit "| N | mock | fetches per node id (mock log): min–max (total) | full fetches | MB/s (all nodes) | fetch p50 ms | fetch p99 ms | fetch max ms | TTFB p50 / p99 ms | handler p99 ms | adds | add p50 ms | add p99 ms | add max ms | mock CPU % | mock CPU ms / fetch | clients CPU % | mock RSS MB (now / peak) |"
+  emit "|---:|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  local compare="${BENCH_FANOUT_COMPARE:-}" labels=(this) order
+  if [[ -n $compare ]]; then
+    [[ -x $compare ]] || die "BENCH_FANOUT_COMPARE='$compare' is not an executable reload-repro binary"
+    labels=(this compare)
+  fi
+  declare -gA fanout_fig=()
+  local k=0
+  for n in ${BENCH_FANOUT_NODES:-0 1 3 10}; do
+    [[ $n =~ ^[0-9]+$ ]] || die "BENCH_FANOUT_NODES must list node counts (got '$n')"
+    # With a comparison binary, the two mocks alternate which goes first (load drifts).
+    order=("${labels[@]}")
+    if ((${#labels[@]} == 2 && k++ % 2 == 1)); then order=(compare this); fi
+    for label in "${order[@]}"; do
+      if [[ $label == compare ]]; then mock_bin="$compare"; else mock_bin="$bin"; fi
+      fanout_step "$n" "$d" "$rate" "$label"
+    done
+  done
+  mock_bin=""
+  emit ""
+  [[ -n $compare ]] || return 0
+  emit "Same command, compare ÷ this (> 1: this build is faster; $compare):"
+  emit ""
+  emit "| N | add p50 | add p99 | fetch p50 | fetch p99 | MB/s this ÷ compare |"
+  emit "|---:|---:|---:|---:|---:|---:|"
+  ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }'; }
+  for n in ${BENCH_FANOUT_NODES:-0 1 3 10}; do
+    emit "| $n | $(ratio "${fanout_fig[compare/$n/a50]}" "${fanout_fig[this/$n/a50]}") | $(ratio "${fanout_fig[compare/$n/a99]}" "${fanout_fig[this/$n/a99]}") | $(ratio "${fanout_fig[compare/$n/f50]}" "${fanout_fig[this/$n/f50]}") | $(ratio "${fanout_fig[compare/$n/f99]}" "${fanout_fig[this/$n/f99]}") | $(ratio "${fanout_fig[this/$n/mb]}" "${fanout_fig[compare/$n/mb]}") |"
+  done
+  emit ""
+}
+
+# ---- fleet: one runner against N stub gateways --------------------------------------------------
+# N stubs in fixed mode with no reload cost (sleep work, 0 ms, no per-policy cost, 100 ms tick)
+# on one Redis and one mock (BENCH_FLEET_POLICIES, default 1,000, so fetches stay cheap), and
+# one `run` with N --gateway URLs at BENCH_FLEET_RATE (500) scenarios/s for BENCH_FLEET_DURATION
+# (5s): every scenario creates its key on every gateway. The stubs and the mock do almost no work,
+# so what grows with N is the runner's own cost (N key-creation loops per scenario); the CPU of
+# each part is measured separately (runner: GNU time; mock and stubs: /proc over the run).
+fleet_step() { # nodes rate duration policies → one table row
+  local n="$1" name="fleet-n$1${stub_nice:+-nice$stub_nice}" i gw=() stub_pids=() mock_cpu0 stubs_cpu0=0 stubs_cpu1=0
+  start_mock "$4" "$name"
+  for ((i = 1; i <= n; i++)); do
+    start_stub 100ms 0 "$name-$i"
+    stub_pids+=("$stub_pid"); gw+=(--gateway "$stub_url")
+  done
+  mock_cpu0=$(cpu_s "$mock_pid")
+  for i in "${stub_pids[@]}"; do stubs_cpu0=$(awk -v a="$stubs_cpu0" -v b="$(cpu_s "$i")" 'BEGIN { print a + b }'); done
+  local timefile="$out/logs/time-$name.txt" t0 wall
+  t0=$(date +%s%N)
+  /usr/bin/time -v -o "$timefile" "$bin" run "${gw[@]}" --dashboard "$mock_url" \
+    --redis "$redis_url" --rate "$2" --duration "$3" --trigger notify --backoff fine \
+    --deadline 60s --stall-timeout 20s --wait-ready 30s \
+    --out "$out/runs" --label "$name" --quiet >"$out/logs/run-$name.log" 2>&1 || true
+  wall=$(awk -v a="$(date +%s%N)" -v b="$t0" 'BEGIN { printf "%.2f", (a - b) / 1e9 }')
+  local mock_cpu
+  mock_cpu=$(awk -v a="$(cpu_s "$mock_pid")" -v b="$mock_cpu0" 'BEGIN { printf "%.1f", a - b }')
+  for i in "${stub_pids[@]}"; do stubs_cpu1=$(awk -v a="$stubs_cpu1" -v b="$(cpu_s "$i")" 'BEGIN { print a + b }'); done
+  for i in "${stub_pids[@]}"; do stop_pid "$i"; done
+  stop_pid "$mock_pid"
+  local summary="$out/runs/$name/latest/summary.json"
+  [[ -s "$summary" ]] || die "the runner wrote no summary for $name: see $out/logs/run-$name.log"
+  local user sys rss
+  user=$(awk -F': ' '/User time/ { print $2 }' "$timefile")
+  sys=$(awk -F': ' '/System time/ { print $2 }' "$timefile")
+  rss=$(awk -F': ' '/Maximum resident/ { printf "%.1f", $2 / 1024 }' "$timefile")
+  jq -r --argjson n "$n" --arg user "$user" --arg sys "$sys" --arg rss "$rss" --arg wall "$wall" \
+    --arg mock "$mock_cpu" \
+    --arg stubs "$(awk -v a="$stubs_cpu1" -v b="$stubs_cpu0" 'BEGIN { printf "%.1f", a - b }')" '
+    def r(x): if x == null then "-" else (x * 100 | round / 100 | tostring) end;
+    (($user | tonumber) + ($sys | tonumber)) as $cpu
+    | (.fleet.usable_everywhere // .scenarios.succeeded) as $everywhere
+    | "| \($n) | \(.scenarios.scheduled) | \($everywhere) | \(.verdict) | "
+      + "\(r(.scheduler.lag_p50_ms)) | \(r(.scheduler.lag_p99_ms)) | \(r(.scheduler.lag_max_ms)) | "
+      + "\(.scheduler.late_starts) (\(r(.scheduler.late_starts / ([.scenarios.started, 1] | max) * 100)) %) | "
+      + "\(.scheduler.runner_was_bottleneck) | \(r(.latency_ms.p50)) | \(r(.latency_ms.p99)) | "
+      + "\(r(.fleet.spread_ms.p99 // null)) | "
+      + "\($cpu * 100 | round / 100) | \(($cpu / ([.scenarios.started * $n, 1] | max) * 1e6) | round) | "
+      + "\($mock) / \($stubs) | \((($cpu + ($mock | tonumber) + ($stubs | tonumber)) / ($wall | tonumber) * 100) | round) | \($rss) |"' \
+    "$summary" | tee -a "$report"
+}
+section_fleet() {
+  local rate="${BENCH_FLEET_RATE:-500}" d="${BENCH_FLEET_DURATION:-5s}" policies="${BENCH_FLEET_POLICIES:-1000}" n
+  [[ $rate =~ ^[1-9][0-9]*$ ]] || die "BENCH_FLEET_RATE must be scenarios per second (got '$rate')"
+  [[ $policies =~ ^[0-9]+$ ]] || die "BENCH_FLEET_POLICIES must be a policy count (got '$policies')"
+  emit "## Runner at fleet load: N stub gateways (fixed, cost 0, tick 100ms${BENCH_FLEET_STUB_NICE:+, stubs at nice $BENCH_FLEET_STUB_NICE}), $rate scenarios/s for $d, mock at $policies policies, notify, backoff fine"
+  emit ""
+  emit "| N gateways | scheduled | usable everywhere | verdict | lag p50 ms | lag p99 ms | lag max ms | late (>10 ms) | runner_was_bottleneck | latency p50 ms (last gateway) | latency p99 ms | spread p99 ms | runner CPU s | runner CPU µs / scenario / gateway | mock / stubs CPU s | all three, % of one core (over the run's wall time) | runner peak RSS MB |"
+  emit "|---:|---:|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+  # BENCH_FLEET_STUB_NICE=19 runs the stubs at the lowest CPU priority: the runner (and mock)
+  # then get the cores first, so late starts measure the runner's own limit, not the stubs'.
+  stub_nice="${BENCH_FLEET_STUB_NICE:-}"
+  [[ -z $stub_nice || $stub_nice =~ ^[0-9]+$ ]] || die "BENCH_FLEET_STUB_NICE must be a nice level 0–19 (got '$stub_nice')"
+  for n in ${BENCH_FLEET_NODES:-1 2 4 8 12 16}; do
+    [[ $n =~ ^[1-9][0-9]*$ ]] || die "BENCH_FLEET_NODES must list gateway counts ≥ 1 (got '$n')"
+    fleet_step "$n" "$rate" "$d" "$policies"
+  done
+  stub_nice=""
+  emit ""
+}
+
 # ---- calibration -------------------------------------------------------------------------------
 # Rate 1000/19 per second for 19 s: scenario i starts at 19·i ms (mod 1 s), so the 1,000 starts
 # fall on every millisecond of the tick period exactly once and the mean tick wait is 0.5 s
@@ -447,9 +643,11 @@ for s in $sections; do
     runner) section_runner ;;
     large) section_large ;;
     calib) section_calib ;;
+    fanout) section_fanout ;;
+    fleet) section_fleet ;;
     stub) section_stub ;;
     limits) section_limits ;;
-    *) die "unknown section '$s' in BENCH_SECTIONS (mock compress micro runner large calib stub limits)" ;;
+    *) die "unknown section '$s' in BENCH_SECTIONS (mock compress micro runner large calib fanout fleet stub limits)" ;;
   esac
 done
 rm -f "$out/body-82905.json"

@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
+use futures::StreamExt as _;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -92,8 +93,7 @@ async fn fetch_policies(State(state): State<DashboardState>, headers: HeaderMap)
     let snapshot = shared.pool.snapshot();
     let nonce = shared.nonces.issue();
     let (chunks, len) = reply_chunks(&snapshot, &nonce);
-    let stream = futures::stream::iter(chunks.into_iter().map(Ok::<_, Infallible>));
-    let mut response = Response::new(Body::from_stream(stream));
+    let mut response = Response::new(yielding_body(chunks));
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -112,6 +112,22 @@ async fn fetch_policies(State(state): State<DashboardState>, headers: HeaderMap)
         authorized,
     });
     response
+}
+
+/// The reply as a stream that gives its worker back to the runtime before each chunk.
+///
+/// Why: hyper writes a ready body until the socket refuses more, and on loopback the gateway
+/// drains it as fast, so one fetch held a worker for its whole 10 MB. With N gateways fetching at
+/// once both workers were taken back to back, and an add (whose task also waits for Redis's reply)
+/// queued behind them: add p50 68–93 ms at N = 10. Yielding between the frozen segments (~530 KB,
+/// ~20 per fetch) brought it to ~5.5 ms at the same MB/s; smaller slices cut the add further but
+/// cost throughput (docs/performance.md, "Dashboard mock under fan-out").
+fn yielding_body(chunks: Vec<Bytes>) -> Body {
+    let stream = futures::stream::iter(chunks).then(|chunk| async move {
+        tokio::task::yield_now().await;
+        Ok::<_, Infallible>(chunk)
+    });
+    Body::from_stream(stream)
 }
 
 /// `POST /repro/reset`: a fresh pool of the initial size (the runner's `--runs N` calls it).
@@ -210,4 +226,47 @@ fn unix_ms() -> u64 {
 
 fn micros(since: Instant) -> u64 {
     since.elapsed().as_micros() as u64
+}
+
+#[cfg(test)]
+mod body_tests {
+    use std::task::Poll;
+
+    use axum::body::HttpBody as _;
+
+    use super::*;
+
+    /// Polls the body once, as hyper's connection task would.
+    fn poll_once(body: &mut Body) -> Poll<Option<Bytes>> {
+        let waker = futures::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        std::pin::Pin::new(body)
+            .poll_frame(&mut cx)
+            .map(|frame| frame.map(|f| f.unwrap().into_data().unwrap()))
+    }
+
+    #[tokio::test]
+    async fn the_policy_body_gives_the_worker_back_before_each_chunk() {
+        let chunks = vec![Bytes::from_static(b"ab"), Bytes::from_static(b"cd")];
+        let mut body = yielding_body(chunks);
+        for expected in [&b"ab"[..], &b"cd"[..]] {
+            assert!(
+                poll_once(&mut body).is_pending(),
+                "yields before {expected:?}"
+            );
+            assert_eq!(
+                poll_once(&mut body),
+                Poll::Ready(Some(Bytes::from(expected)))
+            );
+        }
+        assert_eq!(poll_once(&mut body), Poll::Ready(None));
+        // The whole body, as a client reads it, is the chunks in order.
+        let all = axum::body::to_bytes(
+            yielding_body(vec![Bytes::from_static(b"x"), Bytes::from_static(b"yz")]),
+            64,
+        )
+        .await
+        .unwrap();
+        assert_eq!(all, "xyz");
+    }
 }
