@@ -9,7 +9,7 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::side::{Side, SideKind};
+use super::side::{FleetRun, Side, SideKind};
 use super::stats::{self, MIN_RUNS_FOR_TEST, PMethod};
 use crate::summary::Verdict;
 use crate::summary::set::PerRunValues;
@@ -88,6 +88,15 @@ pub enum Metric {
     CoalescingRatio,
     /// The runner's own start lag p99 (a health check of the measurement).
     SchedulerLagP99,
+    /// Fleet: share of scheduled scenarios whose key was created on every gateway (primary;
+    /// higher is better).
+    UsableEverywhere,
+    /// Fleet: median of last − first gateway over the scenarios usable everywhere.
+    SpreadP50,
+    /// Fleet: 99th percentile of last − first gateway.
+    SpreadP99,
+    /// One gateway of a fleet: scenarios whose key was created on it (higher is better).
+    Succeeded,
 }
 
 impl Metric {
@@ -105,6 +114,22 @@ impl Metric {
         Metric::SchedulerLagP99,
     ];
 
+    /// The fleet-level rows (runs against several gateways), after the last gateway's time to
+    /// usable, which is the top-level [`Metric::UsableP50`] and [`Metric::UsableP90`].
+    pub const FLEET: [Metric; 3] = [
+        Metric::UsableEverywhere,
+        Metric::SpreadP50,
+        Metric::SpreadP99,
+    ];
+
+    /// The rows of each gateway of a fleet.
+    pub const PER_GATEWAY: [Metric; 4] = [
+        Metric::UsableP50,
+        Metric::UsableP90,
+        Metric::Succeeded,
+        Metric::OutstandingShare,
+    ];
+
     /// Human name.
     pub fn title(self) -> &'static str {
         match self {
@@ -118,24 +143,37 @@ impl Metric {
             Metric::PolicyFetches => "policy fetches",
             Metric::CoalescingRatio => "coalescing ratio",
             Metric::SchedulerLagP99 => "scheduler lag p99",
+            Metric::UsableEverywhere => "usable everywhere",
+            Metric::SpreadP50 => "spread p50",
+            Metric::SpreadP99 => "spread p99",
+            Metric::Succeeded => "succeeded",
         }
     }
 
     /// Unit of the values (`ms`, `%`, or empty for counts and ratios).
     pub fn unit(self) -> &'static str {
         match self {
-            Metric::OutstandingShare => "%",
-            Metric::PolicyFetches | Metric::CoalescingRatio => "",
+            Metric::OutstandingShare | Metric::UsableEverywhere => "%",
+            Metric::PolicyFetches | Metric::CoalescingRatio | Metric::Succeeded => "",
             _ => "ms",
         }
     }
 
-    /// True for the metrics that decide the CI verdict (lower is better for all of them).
+    /// True for the metrics that decide the CI verdict.
     pub fn is_primary(self) -> bool {
         matches!(
             self,
-            Metric::UsableP50 | Metric::UsableP90 | Metric::OutstandingShare
+            Metric::UsableP50
+                | Metric::UsableP90
+                | Metric::OutstandingShare
+                | Metric::UsableEverywhere
         )
+    }
+
+    /// True when more is better (shares and counts of keys created); for every other metric
+    /// less is better.
+    pub fn higher_is_better(self) -> bool {
+        matches!(self, Metric::UsableEverywhere | Metric::Succeeded)
     }
 
     /// For the censored metrics: whether the run's value is only a lower bound ("> X").
@@ -148,19 +186,23 @@ impl Metric {
         q.as_ref().is_some_and(|q| !q.reached)
     }
 
-    /// The value the rank test sees: a quantile that was not reached ranks above every one
-    /// that was (fewer scenarios ever became usable), then by its bound.
-    fn rank_value(self, v: &PerRunValues) -> Option<f64> {
-        let x = self.value(v)?;
-        Some(if self.is_bound(v) {
+    /// The value the rank test sees, higher = worse: a quantile that was not reached ranks
+    /// above every one that was (fewer scenarios ever became usable), then by its bound; a
+    /// metric where more is better ranks by its negation.
+    fn rank_value(self, o: &Obs<'_>) -> Option<f64> {
+        let x = self.value(o)?;
+        Some(if self.is_bound(o.values) {
             x + UNREACHED_RANK
+        } else if self.higher_is_better() {
+            -x
         } else {
             x
         })
     }
 
-    /// The metric's value in one run, in display units.
-    fn value(self, v: &PerRunValues) -> Option<f64> {
+    /// The metric's value in one run (or one gateway of it), in display units.
+    fn value(self, o: &Obs<'_>) -> Option<f64> {
+        let v = o.values;
         match self {
             Metric::UsableP50 => v.usable_p50.as_ref().and_then(|q| q.ms),
             Metric::UsableP90 => v.usable_p90.as_ref().and_then(|q| q.ms),
@@ -172,9 +214,36 @@ impl Metric {
             Metric::PolicyFetches => Some(v.policy_fetches as f64),
             Metric::CoalescingRatio => v.coalescing_ratio,
             Metric::SchedulerLagP99 => Some(v.lag_p99_ms),
+            Metric::UsableEverywhere => o.fleet.map(|f| f.share_usable_everywhere * 100.0),
+            Metric::SpreadP50 => o.fleet.and_then(|f| f.spread_p50_ms),
+            Metric::SpreadP99 => o.fleet.and_then(|f| f.spread_p99_ms),
+            Metric::Succeeded => o.succeeded.map(|n| n as f64),
         }
         .filter(|x| x.is_finite())
     }
+}
+
+/// One usable run as the rows read it: the run's values (or one gateway's), its fleet facts
+/// for the fleet rows, and for a gateway the keys created on it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Obs<'a> {
+    /// The run's values, or one gateway's in a run's shape.
+    pub values: &'a PerRunValues,
+    /// The run's fleet facts (top-level observations of a fleet run only).
+    pub fleet: Option<&'a FleetRun>,
+    /// Keys created on the gateway (per-gateway observations only).
+    pub succeeded: Option<u64>,
+}
+
+/// The usable runs of a side as top-level observations.
+pub(crate) fn observations(side: &Side) -> Vec<Obs<'_>> {
+    side.usable_runs()
+        .map(|r| Obs {
+            values: &r.values,
+            fleet: r.fleet.as_ref(),
+            succeeded: None,
+        })
+        .collect()
 }
 
 /// Added to an unreached quantile's bound for ranking: larger than any time a run measures.
@@ -242,7 +311,8 @@ pub struct MetricComparison {
     /// B's runs whose value is only a lower bound.
     pub b_bounds: usize,
     /// B ranks higher (worse) than A: median of B's rank values above A's. Unreached quantiles
-    /// rank above reached ones, so this, not the medians, says which side is worse.
+    /// rank above reached ones, and a metric where more is better ranks by its negation, so
+    /// this, not the medians, says which side is worse.
     pub b_higher: bool,
     /// `(B − A) / A` in percent; null when A is 0 (see `exceeds_min_effect`) or missing.
     pub delta_pct: Option<f64>,
@@ -320,20 +390,22 @@ pub struct Comparison {
     pub reason: String,
     /// Small samples, excluded runs, mixed labels, forced comparisons.
     pub warnings: Vec<String>,
+    /// Fleet-level and per-gateway rows, when both sides ran against several gateways.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetComparison>,
 }
 
 /// Compares `b` (candidate) against `a` (baseline).
 pub fn compare(a: &Side, b: &Side, opts: &CompareOptions) -> Comparison {
     let config_differences = side_config_differences(a, b);
-    let metrics: Vec<MetricComparison> = Metric::ALL
-        .iter()
-        .enumerate()
-        .map(|(i, &m)| compare_metric(m, a, b, opts, i as u64))
-        .collect();
-    let hangs = compare_hangs(a, b, opts.alpha);
-    let unresponsive = compare_unresponsive(a, b, opts.alpha);
+    let (oa, ob) = (observations(a), observations(b));
+    let metrics = compare_metrics(&Metric::ALL, &oa, &ob, opts, 0);
+    let hangs = compare_hangs(&oa, &ob, opts.alpha);
+    let unresponsive = compare_unresponsive(&oa, &ob, opts.alpha);
     let (a_info, b_info) = (side_info(a), side_info(b));
     let mut warnings = collect_warnings(a, b, &a_info, &b_info);
+    let (fleet, fleet_warnings) = fleet::compare_fleet(a, b, opts);
+    warnings.extend(fleet_warnings);
     if !config_differences.is_empty() {
         let fields: Vec<&str> = config_differences
             .iter()
@@ -347,7 +419,19 @@ pub fn compare(a: &Side, b: &Side, opts: &CompareOptions) -> Comparison {
             ),
         );
     }
-    let (verdict, reason) = decide_verdict(&a_info, &b_info, &metrics, &hangs, &unresponsive, opts);
+    let mut signals = Signals::of(&metrics, &hangs, &unresponsive, a_info.verdicts.pass);
+    if let Some(f) = &fleet {
+        signals.add_fleet(f);
+    }
+    let (verdict, mut reason) = decide(&Tally::of(&a_info), &Tally::of(&b_info), signals, opts);
+    if let Some(f) = &fleet
+        && verdict == CiVerdict::NoChange
+    {
+        reason.push_str(&format!(
+            ", nor the share usable everywhere or any of the {} gateways' own",
+            f.per_gateway.len()
+        ));
+    }
     Comparison {
         a: a_info,
         b: b_info,
@@ -359,20 +443,29 @@ pub fn compare(a: &Side, b: &Side, opts: &CompareOptions) -> Comparison {
         verdict,
         reason,
         warnings,
+        fleet,
+    }
+}
+
+impl VerdictCounts {
+    /// Counts the verdicts.
+    pub fn of(verdicts: impl IntoIterator<Item = Verdict>) -> VerdictCounts {
+        let mut counts = VerdictCounts::default();
+        for v in verdicts {
+            *match v {
+                Verdict::Pass => &mut counts.pass,
+                Verdict::Hang => &mut counts.hang,
+                Verdict::Unresponsive => &mut counts.unresponsive,
+                Verdict::InfraError => &mut counts.infra_error,
+                Verdict::Interrupted => &mut counts.interrupted,
+            } += 1;
+        }
+        counts
     }
 }
 
 fn side_info(side: &Side) -> SideInfo {
-    let mut verdicts = VerdictCounts::default();
-    for r in &side.runs {
-        *match r.values.verdict {
-            Verdict::Pass => &mut verdicts.pass,
-            Verdict::Hang => &mut verdicts.hang,
-            Verdict::Unresponsive => &mut verdicts.unresponsive,
-            Verdict::InfraError => &mut verdicts.infra_error,
-            Verdict::Interrupted => &mut verdicts.interrupted,
-        } += 1;
-    }
+    let verdicts = VerdictCounts::of(side.runs.iter().map(|r| r.values.verdict));
     SideInfo {
         label: side.label.clone(),
         source: side.source.clone(),
@@ -387,25 +480,35 @@ fn side_info(side: &Side) -> SideInfo {
     }
 }
 
+/// Compares each of `metrics` over the observations of A and B; `seed_base` + the row's
+/// position seeds its bootstrap, so a row's CI does not depend on the rows before it.
+pub(crate) fn compare_metrics(
+    metrics: &[Metric],
+    a: &[Obs<'_>],
+    b: &[Obs<'_>],
+    opts: &CompareOptions,
+    seed_base: u64,
+) -> Vec<MetricComparison> {
+    metrics
+        .iter()
+        .enumerate()
+        .map(|(i, &m)| compare_metric(m, a, b, opts, seed_base + i as u64))
+        .collect()
+}
+
 fn compare_metric(
     metric: Metric,
-    a: &Side,
-    b: &Side,
+    a: &[Obs<'_>],
+    b: &[Obs<'_>],
     opts: &CompareOptions,
     index: u64,
 ) -> MetricComparison {
-    let values = |s: &Side, f: fn(Metric, &PerRunValues) -> Option<f64>| -> Vec<f64> {
-        s.usable_runs()
-            .filter_map(|r| f(metric, &r.values))
-            .collect()
+    let values = |s: &[Obs<'_>], f: fn(Metric, &Obs<'_>) -> Option<f64>| -> Vec<f64> {
+        s.iter().filter_map(|o| f(metric, o)).collect()
     };
     let (xa, xb) = (values(a, Metric::value), values(b, Metric::value));
     let (ra, rb) = (values(a, Metric::rank_value), values(b, Metric::rank_value));
-    let bounds = |s: &Side| {
-        s.usable_runs()
-            .filter(|r| metric.is_bound(&r.values))
-            .count()
-    };
+    let bounds = |s: &[Obs<'_>]| s.iter().filter(|o| metric.is_bound(o.values)).count();
     let (ba, bb) = (bounds(a), bounds(b));
     let (ma, mb) = (stats::median(&xa), stats::median(&xb));
     let enough = xa.len() >= MIN_RUNS_FOR_TEST && xb.len() >= MIN_RUNS_FOR_TEST;
@@ -456,14 +559,13 @@ fn compare_metric(
     }
 }
 
-fn compare_hangs(a: &Side, b: &Side, alpha: f64) -> HangComparison {
-    let count = |s: &Side| {
-        let usable: Vec<_> = s.usable_runs().collect();
-        let hangs = usable
+pub(crate) fn compare_hangs(a: &[Obs<'_>], b: &[Obs<'_>], alpha: f64) -> HangComparison {
+    let count = |s: &[Obs<'_>]| {
+        let hangs = s
             .iter()
-            .filter(|r| r.values.verdict == Verdict::Hang)
+            .filter(|o| o.values.verdict == Verdict::Hang)
             .count();
-        [hangs as u64, usable.len() as u64]
+        [hangs as u64, s.len() as u64]
     };
     let (ah, bh) = (count(a), count(b));
     let p_value = stats::fisher_exact([[ah[0], ah[1] - ah[0]], [bh[0], bh[1] - bh[0]]]);
@@ -475,14 +577,17 @@ fn compare_hangs(a: &Side, b: &Side, alpha: f64) -> HangComparison {
     }
 }
 
-fn compare_unresponsive(a: &Side, b: &Side, alpha: f64) -> UnresponsiveComparison {
-    let count = |s: &Side| {
-        let usable: Vec<_> = s.usable_runs().collect();
-        let n = usable
+pub(crate) fn compare_unresponsive(
+    a: &[Obs<'_>],
+    b: &[Obs<'_>],
+    alpha: f64,
+) -> UnresponsiveComparison {
+    let count = |s: &[Obs<'_>]| {
+        let n = s
             .iter()
-            .filter(|r| r.values.verdict == Verdict::Unresponsive)
+            .filter(|o| o.values.verdict == Verdict::Unresponsive)
             .count();
-        [n as u64, usable.len() as u64]
+        [n as u64, s.len() as u64]
     };
     let (au, bu) = (count(a), count(b));
     let p_value = stats::fisher_exact([[au[0], au[1] - au[0]], [bu[0], bu[1] - bu[0]]]);
@@ -494,170 +599,15 @@ fn compare_unresponsive(a: &Side, b: &Side, alpha: f64) -> UnresponsiveCompariso
     }
 }
 
-/// The CI verdict and its reason.
-///
-/// - A signal is a primary metric (time to usable p50 and p90 over all scheduled scenarios,
-///   censored; outstanding share; lower is better) with Mann-Whitney p < alpha AND a change of
-///   at least `--min-effect` percent of A's median (or a median that is a bound on one side
-///   only), or the hang count with Fisher's exact p < alpha (hang → pass is improved, pass →
-///   hang is regressed). Which side is worse comes from the ranks, where a quantile that was
-///   not reached ranks above every reached one: a side that lost policies never looks faster.
-/// - B's gateway stopping to answer (`unresponsive`) in any run where A's never did, with A
-///   passing at least once, is a regression signal whatever the count; the reverse needs
-///   Fisher's exact p < alpha. Fisher needs no separate "every run hung, every run passed" rule: with 4 runs
-///   per side that pattern gives p = 0.029, and below 4 it can never reach p < 0.05.
-/// - Any regression signal → `regressed` (even if something else improved: CI should look).
-/// - Else any improvement signal → `improved`.
-/// - Else, with at least 4 usable runs per side → `no change`; with fewer → `inconclusive`,
-///   because the tests could not have detected a change (one-run sides say so explicitly).
-pub fn decide_verdict(
-    a: &SideInfo,
-    b: &SideInfo,
-    metrics: &[MetricComparison],
-    hangs: &HangComparison,
-    unresponsive: &UnresponsiveComparison,
-    opts: &CompareOptions,
-) -> (CiVerdict, String) {
-    if a.usable_runs == 0 || b.usable_runs == 0 {
-        let which = if a.usable_runs == 0 { "A" } else { "B" };
-        return (
-            CiVerdict::Inconclusive,
-            format!("{which} has no run that measured anything (only infra_error/interrupted)"),
-        );
-    }
-    let mut better = Vec::new();
-    let mut worse = Vec::new();
-    for m in metrics
-        .iter()
-        .filter(|m| m.primary && m.significant && m.exceeds_min_effect)
-    {
-        let (Some(x), Some(y)) = (m.a_median, m.b_median) else {
-            continue;
-        };
-        let shown = |v: f64, bounds: usize, n: usize| {
-            let v = fmt_value(v, &m.unit);
-            if n > 0 && bounds * 2 >= n {
-                format!("> {v}")
-            } else {
-                v
-            }
-        };
-        let text = format!(
-            "{} {} → {} (p = {})",
-            m.metric.title(),
-            shown(x, m.a_bounds, m.a_n),
-            shown(y, m.b_bounds, m.b_n),
-            fmt_p(m.p_value)
-        );
-        if !m.b_higher {
-            better.push(text)
-        } else {
-            worse.push(text)
-        }
-    }
-    if hangs.significant {
-        let text = format!(
-            "hangs {}/{} → {}/{} (Fisher p = {})",
-            hangs.a_hangs[0],
-            hangs.a_hangs[1],
-            hangs.b_hangs[0],
-            hangs.b_hangs[1],
-            fmt_p(Some(hangs.p_value))
-        );
-        let share = |h: [u64; 2]| h[0] as f64 / h[1] as f64;
-        if share(hangs.b_hangs) < share(hangs.a_hangs) {
-            better.push(text)
-        } else {
-            worse.push(text)
-        }
-    }
-    let (au, bu) = (unresponsive.a_runs, unresponsive.b_runs);
-    if bu[0] > 0 && au[0] == 0 && a.verdicts.pass > 0 {
-        worse.push(format!(
-            "the gateway stopped answering in {}/{} runs of B, in none of A's",
-            bu[0], bu[1]
-        ));
-    } else if unresponsive.significant && bu[0] * au[1] < au[0] * bu[1] {
-        better.push(format!(
-            "unresponsive {}/{} → {}/{} (Fisher p = {})",
-            au[0],
-            au[1],
-            bu[0],
-            bu[1],
-            fmt_p(Some(unresponsive.p_value))
-        ));
-    }
-    if !worse.is_empty() {
-        let mut reason = format!("B is worse: {}", worse.join("; "));
-        if !better.is_empty() {
-            reason.push_str(&format!(" (though better: {})", better.join("; ")));
-        }
-        return (CiVerdict::Regressed, reason);
-    }
-    if !better.is_empty() {
-        return (
-            CiVerdict::Improved,
-            format!("B is better: {}", better.join("; ")),
-        );
-    }
-    let (na, nb) = (a.usable_runs, b.usable_runs);
-    if na >= MIN_RUNS_FOR_TEST && nb >= MIN_RUNS_FOR_TEST {
-        return (
-            CiVerdict::NoChange,
-            format!(
-                "no primary metric (time to usable p50 and p90, outstanding share, hangs) changed \
-                 significantly (alpha {}) by at least {} % over {na} vs {nb} runs",
-                opts.alpha, opts.min_effect_pct
-            ),
-        );
-    }
-    let mut reason = if na == 1 && nb == 1 {
-        "one run per side cannot separate a change from run-to-run noise".to_owned()
-    } else {
-        format!("{na} vs {nb} usable runs are too few to test")
-    };
-    if a.verdicts.hang != b.verdicts.hang {
-        reason.push_str(&format!(
-            " (hangs {}/{na} → {}/{nb}: suggestive, not significant)",
-            a.verdicts.hang, b.verdicts.hang
-        ));
-    }
-    reason.push_str(&format!(
-        "; rerun with at least {MIN_RUNS_FOR_TEST} runs per side (--runs 5 or RUNS=5)"
-    ));
-    (CiVerdict::Inconclusive, reason)
-}
-
-/// A value with its unit, rounded for reading (`1234 ms`, `12.5 %`, `3.2`).
-pub fn fmt_value(x: f64, unit: &str) -> String {
-    let digits = if x.abs() >= 100.0 || x == x.trunc() {
-        0
-    } else if x.abs() >= 10.0 {
-        1
-    } else {
-        2
-    };
-    let num = format!("{x:.digits$}");
-    match unit {
-        "" => num,
-        "%" => format!("{num} %"),
-        u => format!("{num} {u}"),
-    }
-}
-
-/// A p-value for reading: three significant digits, `<0.001` below that.
-pub fn fmt_p(p: Option<f64>) -> String {
-    match p {
-        None => "n/a".into(),
-        Some(p) if p < 0.001 => "<0.001".into(),
-        Some(p) => format!("{p:.3}"),
-    }
-}
-
 mod config;
+mod decide;
+pub(crate) mod fleet;
 mod warnings;
 
-pub use config::{config_differences, side_config_differences};
+pub use config::{Comparable, config_differences, run_differences, side_config_differences};
+use decide::{Signals, decide};
+pub use decide::{Tally, decide_verdict, fmt_p, fmt_value};
+pub use fleet::{FleetComparison, GatewayComparison};
 use warnings::collect_warnings;
 
 #[cfg(test)]

@@ -30,7 +30,10 @@ Mann-Whitney p < alpha AND by at least --min-effect percent of A, or the share o
 must differ with Fisher's exact p < alpha (hang -> pass counts as improved). A percentile that
 fewer scenarios reached than it needs (shown as `> X`) ranks above every reached one, so a side that
 lost policies never looks faster. B's gateway stopping to answer (unresponsive) where A's never
-did is a regression. Any regression wins over improvements. Without either: `no change` when
+did is a regression. Fleets (runs against several gateways; both sides must have as many):
+the share of scenarios usable on every gateway is one more primary metric, and gateway i of A
+is compared with gateway i of B by the same rules, so one gateway going from pass to hang is a
+regression even when the fleet's figures (its last gateway's) did not move. Any regression wins over improvements. Without either: `no change` when
 each side has at least 4 usable (pass/hang/unresponsive) runs, else `inconclusive` (fewer runs
 cannot reach p < 0.05). The survivors' latency percentiles are shown, not decided on.
 
@@ -104,9 +107,14 @@ pub fn main(args: DiffArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|d| format!("  {}: A = {}, B = {}", d.field, d.a, d.b))
             .collect();
+        let fleet = if differences.iter().any(|d| d.field.starts_with("fleet.")) {
+            " (and the same number of gateways: --gateway / GATEWAYS)"
+        } else {
+            ""
+        };
         anyhow::bail!(
             "the scenario configurations differ, so the runs are not comparable:\n{}\n\
-             rerun with the same options, or pass --force to compare anyway",
+             rerun with the same options{fleet}, or pass --force to compare anyway",
             list.join("\n")
         );
     }

@@ -9,7 +9,7 @@ use hdrhistogram::Histogram;
 
 use super::compare::Comparison;
 use super::side::Side;
-use crate::plot::cdf::{CdfCurve, cdf_svg};
+use crate::plot::cdf::{CdfCurve, CurveKind, cdf_svg};
 use crate::plot::frame::{SIDE_B, SUCCESS};
 use crate::plot::html;
 
@@ -89,6 +89,7 @@ fn side_curve(side: &Side, name: &str, colour: plotters::style::RGBColor) -> Cdf
         waiting_share,
         failed_share: 0.0,
         waited_s: None,
+        kind: CurveKind::Usable,
     }
 }
 

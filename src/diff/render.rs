@@ -4,7 +4,10 @@
 
 use std::fmt::Write as _;
 
-use super::compare::{Comparison, MetricComparison, SideInfo, fmt_p, fmt_value};
+use super::compare::{
+    Comparison, HangComparison, MetricComparison, SideInfo, UnresponsiveComparison, fmt_p,
+    fmt_value,
+};
 use crate::summary::set::PerRunValues;
 
 /// Largest Markdown document, bytes: GitHub refuses PR comments above 65 536 characters.
@@ -36,38 +39,12 @@ pub fn render_terminal(c: &Comparison) -> String {
         "metric", "A", "B", "delta", "p"
     );
     for m in &c.metrics {
-        let star = if m.primary { "*" } else { " " };
-        let _ = writeln!(
-            out,
-            "{:<20} {:>12} {:>12} {:>10} {:>8}  {}",
-            format!("{}{star}", m.metric.title()),
-            a_text(m),
-            b_text(m),
-            delta_text(m),
-            fmt_p(m.p_value),
-            ci_text(m)
-        );
+        terminal_metric_row(&mut out, m.metric.title(), m);
     }
-    let h = &c.hangs;
-    let _ = writeln!(
-        out,
-        "{:<20} {:>12} {:>12} {:>10} {:>8}",
-        "hangs*",
-        format!("{}/{}", h.a_hangs[0], h.a_hangs[1]),
-        format!("{}/{}", h.b_hangs[0], h.b_hangs[1]),
-        hang_change(c),
-        fmt_p(Some(h.p_value))
-    );
-    let u = &c.unresponsive;
-    let _ = writeln!(
-        out,
-        "{:<20} {:>12} {:>12} {:>10} {:>8}",
-        "unresponsive*",
-        format!("{}/{}", u.a_runs[0], u.a_runs[1]),
-        format!("{}/{}", u.b_runs[0], u.b_runs[1]),
-        unresponsive_change(c),
-        fmt_p(Some(u.p_value))
-    );
+    terminal_counts_rows(&mut out, &c.hangs, &c.unresponsive, c.a.verdicts.pass);
+    if let Some(f) = &c.fleet {
+        fleet::terminal_fleet(&mut out, c, f);
+    }
     let _ = writeln!(
         out,
         "(* decides the verdict; ~ = not significant at alpha {}; > = not reached: fewer \
@@ -82,6 +59,48 @@ pub fn render_terminal(c: &Comparison) -> String {
     }
     let _ = writeln!(out, "\nverdict: {} — {}", c.verdict.as_str(), c.reason);
     out
+}
+
+/// One metric row of the terminal table under `title` (`*` added for a primary metric).
+fn terminal_metric_row(out: &mut String, title: &str, m: &MetricComparison) {
+    let star = if m.primary { "*" } else { " " };
+    let _ = writeln!(
+        out,
+        "{:<20} {:>12} {:>12} {:>10} {:>8}  {}",
+        format!("{title}{star}"),
+        a_text(m),
+        b_text(m),
+        delta_text(m),
+        fmt_p(m.p_value),
+        ci_text(m)
+    );
+}
+
+/// The hangs and unresponsive rows of the terminal table (of the runs, or of one gateway).
+fn terminal_counts_rows(
+    out: &mut String,
+    h: &HangComparison,
+    u: &UnresponsiveComparison,
+    a_passes: u64,
+) {
+    let _ = writeln!(
+        out,
+        "{:<20} {:>12} {:>12} {:>10} {:>8}",
+        "hangs*",
+        format!("{}/{}", h.a_hangs[0], h.a_hangs[1]),
+        format!("{}/{}", h.b_hangs[0], h.b_hangs[1]),
+        hang_change(h),
+        fmt_p(Some(h.p_value))
+    );
+    let _ = writeln!(
+        out,
+        "{:<20} {:>12} {:>12} {:>10} {:>8}",
+        "unresponsive*",
+        format!("{}/{}", u.a_runs[0], u.a_runs[1]),
+        format!("{}/{}", u.b_runs[0], u.b_runs[1]),
+        unresponsive_change(u, a_passes),
+        fmt_p(Some(u.p_value))
+    );
 }
 
 /// GitHub-flavoured Markdown: verdict and headline table first, details folded, < 64 KB.
@@ -113,7 +132,7 @@ pub fn render_markdown(c: &Comparison) -> String {
         h.a_hangs[1],
         h.b_hangs[0],
         h.b_hangs[1],
-        hang_change(c),
+        hang_change(h),
         fmt_p(Some(h.p_value))
     );
     let u = &c.unresponsive;
@@ -124,9 +143,12 @@ pub fn render_markdown(c: &Comparison) -> String {
         u.a_runs[1],
         u.b_runs[0],
         u.b_runs[1],
-        unresponsive_change(c),
+        unresponsive_change(u, c.a.verdicts.pass),
         fmt_p(Some(u.p_value))
     );
+    if let Some(f) = &c.fleet {
+        fleet::markdown_fleet_head(&mut head, c, f);
+    }
     for (name, side) in [("A", &c.a), ("B", &c.b)] {
         let _ = writeln!(
             head,
@@ -174,6 +196,9 @@ fn markdown_details(c: &Comparison, with_runs: bool) -> String {
     let _ = writeln!(out, "|---|--:|--:|--:|--:|---|---|");
     for m in &c.metrics {
         let _ = writeln!(out, "{}", metric_row(m, true));
+    }
+    if let Some(f) = &c.fleet {
+        fleet::markdown_fleet_details(&mut out, f);
     }
     if !c.config_differences.is_empty() {
         let _ = writeln!(
@@ -258,8 +283,12 @@ fn per_run_table(runs: &[PerRunValues]) -> String {
 }
 
 fn metric_row(m: &MetricComparison, detailed: bool) -> String {
+    titled_metric_row(m.metric.title(), m, detailed)
+}
+
+/// A Markdown metric row under `title`.
+fn titled_metric_row(title: &str, m: &MetricComparison, detailed: bool) -> String {
     let (a, b) = (a_text(m), b_text(m));
-    let title = m.metric.title();
     if detailed {
         let test = m
             .method
@@ -334,15 +363,14 @@ fn short_image(image: &str) -> String {
     }
 }
 
-fn unresponsive_change(c: &Comparison) -> String {
-    let u = &c.unresponsive;
+fn unresponsive_change(u: &UnresponsiveComparison, a_passes: u64) -> String {
     let (a, b) = (u.a_runs[0], u.b_runs[0]);
     if a == b {
         return "=".to_owned();
     }
     let text = if b > a { "more" } else { "fewer" };
     // B dying where A never did decides the verdict without a test (see decide_verdict).
-    if u.significant || (a == 0 && c.a.verdicts.pass > 0) {
+    if u.significant || (a == 0 && a_passes > 0) {
         text.to_owned()
     } else {
         format!("{text} ~")
@@ -363,8 +391,7 @@ fn ci_text(m: &MetricComparison) -> String {
     }
 }
 
-fn hang_change(c: &Comparison) -> String {
-    let h = &c.hangs;
+fn hang_change(h: &HangComparison) -> String {
     let share = |x: [u64; 2]| {
         if x[1] == 0 {
             0.0
@@ -419,6 +446,8 @@ fn cell(text: &str) -> String {
 pub fn render_json(c: &Comparison) -> serde_json::Result<String> {
     serde_json::to_string_pretty(c)
 }
+
+mod fleet;
 
 #[cfg(test)]
 mod tests;

@@ -9,6 +9,10 @@ use crate::summary::histogram::decode_bounded;
 use crate::summary::set::{PerRunValues, per_run_values};
 use crate::summary::{ScenarioConfig, Summary, Verdict};
 
+mod fleet;
+
+pub use fleet::{FleetRun, GatewayRun, gateway_name};
+
 /// What form of path named the side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -40,6 +44,10 @@ pub struct SideRun {
     pub gateway_image: Option<String>,
     /// True when the gateway was the kit's stub.
     pub is_stub: bool,
+    /// Gateways the run measured (1 for a run against one gateway).
+    pub gateways: u64,
+    /// Fleet and per-gateway facts, when the run had more than one gateway.
+    pub fleet: Option<FleetRun>,
 }
 
 /// `A` or `B`: a label and its runs.
@@ -105,13 +113,18 @@ impl Side {
             kind,
             runs: runs
                 .iter()
-                .map(|(dir, s)| SideRun {
-                    values: per_run_values(dir, s),
-                    config: s.config.clone(),
-                    gateway_version: s.gateway.version.clone(),
-                    gateway_version_source: s.gateway.version_source.clone(),
-                    gateway_image: gateway_image(s),
-                    is_stub: s.gateway.is_stub,
+                .map(|(dir, s)| {
+                    let values = per_run_values(dir, s);
+                    SideRun {
+                        fleet: FleetRun::of(dir, s, &values),
+                        values,
+                        config: s.config.clone(),
+                        gateway_version: s.gateway.version.clone(),
+                        gateway_version_source: s.gateway.version_source.clone(),
+                        gateway_image: gateway_image(s),
+                        is_stub: s.gateway.is_stub,
+                        gateways: s.gateways.len().max(1) as u64,
+                    }
                 })
                 .collect(),
             latency_histogram: merged,
@@ -122,12 +135,12 @@ impl Side {
     /// Runs that measured the gateway (`pass`, `hang`, `unresponsive`); the others
     /// (`infra_error`, `interrupted`) carry no signal about it.
     pub fn usable_runs(&self) -> impl Iterator<Item = &SideRun> {
-        self.runs.iter().filter(|r| {
-            matches!(
-                r.values.verdict,
-                Verdict::Pass | Verdict::Hang | Verdict::Unresponsive
-            )
-        })
+        self.runs.iter().filter(|r| is_usable(r.values.verdict))
+    }
+
+    /// The most gateways any run of the side measured (1 without a fleet run).
+    pub fn gateway_count(&self) -> u64 {
+        self.runs.iter().map(|r| r.gateways).max().unwrap_or(1)
     }
 
     /// Like [`Side::gateway_versions`], each version with its source: `v2.9.4 (from log)`.
@@ -184,6 +197,12 @@ impl Side {
             .collect();
         joined_or_unknown(versions)
     }
+}
+
+/// Whether a run (or one gateway of it) with this verdict measured the gateway: `pass`,
+/// `hang`, `unresponsive`.
+pub fn is_usable(v: Verdict) -> bool {
+    matches!(v, Verdict::Pass | Verdict::Hang | Verdict::Unresponsive)
 }
 
 /// The gateway image of a compose run: `environment.gateway.repo_digests[0]`, else

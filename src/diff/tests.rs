@@ -132,3 +132,50 @@ fn a_broken_input_names_the_side_and_the_file() {
     );
     assert!(err.contains("line 1 column 21"), "{err}");
 }
+
+/// Writes `n` fleet runs of one label (gateway i at `gateways[i]`, see `fleet_run`).
+fn write_fleet_runs(out: &Path, label: &str, n: usize, gateways: &[(f64, u64)]) {
+    for i in 0..n {
+        let dir = out.join(label).join(format!("20261127T10{i:02}00Z"));
+        fs::create_dir_all(&dir).unwrap();
+        let jittered: Vec<(f64, u64)> = gateways
+            .iter()
+            .map(|&(x, o)| (x * (1.0 + i as f64 / 100.0), o))
+            .collect();
+        let s = crate::diff::compare::fleet::tests::fleet_run(label, &jittered);
+        fs::write(
+            dir.join("summary.json"),
+            serde_json::to_vec_pretty(&s).unwrap(),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn fleet_runs_exit_1_when_a_gateway_starts_to_hang_and_other_fleet_sizes_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let healthy = [(1.0, 0), (1.1, 0), (1.2, 0)];
+    write_fleet_runs(tmp.path(), "base", 5, &healthy);
+    write_fleet_runs(tmp.path(), "pr", 5, &[(1.0, 0), (1.1, 0), (1.2, 30)]);
+    write_fleet_runs(tmp.path(), "two", 5, &healthy[..2]);
+    let side = |l: &str| tmp.path().join(l);
+    let json = tmp.path().join("diff.json");
+    let code = main(DiffArgs {
+        json: Some(json.clone()),
+        ..args(&side("base"), &side("pr"))
+    });
+    assert_eq!(code.unwrap(), ExitCode::from(1));
+    let v: serde_json::Value = serde_json::from_slice(&fs::read(json).unwrap()).unwrap();
+    assert_eq!(v["fleet"]["per_gateway"][2]["verdict"], "regressed");
+    assert_eq!(v["fleet"]["per_gateway"][0]["verdict"], "no_change");
+    let err = format!("{:#}", main(args(&side("base"), &side("two"))).unwrap_err());
+    assert!(
+        err.contains("fleet.gateways: A = 3, B = 2") && err.contains("same number of gateways"),
+        "{err}"
+    );
+    let forced = DiffArgs {
+        force: true,
+        ..args(&side("base"), &side("two"))
+    };
+    assert_eq!(main(forced).unwrap(), ExitCode::from(0));
+}

@@ -31,6 +31,18 @@ pub(crate) struct CdfCurve {
     /// Shortest and longest wait so far of the scenarios still waiting, seconds, when known:
     /// drawn as a red span (their time to a usable key lies to the right of it).
     pub waited_s: Option<(f64, f64)>,
+    /// What the curve shows.
+    pub kind: CurveKind,
+}
+
+/// What a curve shows, which decides how it is drawn and named in the legend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CurveKind {
+    /// Time to a usable key: solid, its plateau the share that got one, bars for the rest.
+    Usable,
+    /// A spread between gateways (last − first) over the scenarios usable everywhere:
+    /// dashed, no waiting or failed share of its own.
+    Spread,
 }
 
 impl CdfCurve {
@@ -104,6 +116,7 @@ pub fn time_to_usable_svg(
         waiting_share: share(waiting),
         failed_share: share(failed),
         waited_s,
+        kind: CurveKind::Usable,
     };
     cdf_svg(
         title,
@@ -131,16 +144,17 @@ pub(crate) fn cdf_svg(
     let mut legend: Vec<LegendEntry> = curves
         .iter()
         .map(|c| {
-            LegendEntry::new(
-                format!("{}: {:.1} % got a key", c.label, c.plateau() * 100.0),
-                Swatch::Line(c.colour),
-            )
+            let text = match c.kind {
+                CurveKind::Usable => {
+                    format!("{}: {:.1} % got a key", c.label, c.plateau() * 100.0)
+                }
+                CurveKind::Spread => format!("{} (dashed)", c.label),
+            };
+            LegendEntry::new(text, Swatch::Line(c.colour))
         })
         .collect();
-    let waiting: Vec<String> = curves
-        .iter()
-        .map(|c| format_share(c.waiting_share))
-        .collect();
+    let usable = || curves.iter().filter(|c| c.kind == CurveKind::Usable);
+    let waiting: Vec<String> = usable().map(|c| format_share(c.waiting_share)).collect();
     let waited = match curves {
         [
             CdfCurve {
@@ -158,10 +172,7 @@ pub(crate) fn cdf_svg(
         Swatch::Band(WAITING),
     ));
     if curves.iter().any(|c| c.failed_share > 0.0) {
-        let failed: Vec<String> = curves
-            .iter()
-            .map(|c| format_share(c.failed_share))
-            .collect();
+        let failed: Vec<String> = usable().map(|c| format_share(c.failed_share)).collect();
         legend.push(LegendEntry::new(
             format!("failed: {}", failed.join(" / ")),
             Swatch::Band(FAILED),
@@ -180,6 +191,15 @@ pub(crate) fn cdf_svg(
         for (i, c) in curves.iter().enumerate() {
             let plateau = c.plateau();
             if let Some(&(last_x, _)) = c.points.last() {
+                if c.kind == CurveKind::Spread {
+                    chart.draw_series(DashedLineSeries::new(
+                        c.points.iter().copied(),
+                        10,
+                        5,
+                        c.colour.stroke_width(2),
+                    ))?;
+                    continue;
+                }
                 chart.draw_series(LineSeries::new(
                     c.points.iter().copied(),
                     c.colour.stroke_width(2),

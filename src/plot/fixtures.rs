@@ -106,3 +106,67 @@ pub(crate) fn summary(verdict: Verdict, records: &[ScenarioRecord]) -> Summary {
     }));
     s
 }
+
+/// Gateways of the fleet fixture.
+pub(crate) const FLEET_GATEWAYS: usize = 3;
+
+/// A fleet-shaped run of 300 scenarios on [`FLEET_GATEWAYS`] gateways: gateway i about
+/// `i × 600 ms` slower than gateway 1, each scenario's slowest gateway varying; the last
+/// gateway never gets the last 30 policies (still waiting, so the fleet waits too).
+pub(crate) fn fleet_records() -> Vec<ScenarioRecord> {
+    use crate::summary::fixtures::gateway_scenario;
+    (0..300u64)
+        .map(|seq| {
+            let gateways: Vec<_> = (0..FLEET_GATEWAYS as u64)
+                .map(|i| {
+                    if i == FLEET_GATEWAYS as u64 - 1 && seq >= 270 {
+                        gateway_scenario(Outcome::Outstanding, None)
+                    } else {
+                        let ms = 800.0 + i as f64 * 600.0 + ((seq * 7 + i * 13) % 50) as f64 * 30.0;
+                        gateway_scenario(Outcome::Success, Some(ms))
+                    }
+                })
+                .collect();
+            let last = gateways
+                .iter()
+                .map(|g| g.success_ms)
+                .try_fold(0.0, |hi: f64, ms| ms.map(|ms| hi.max(ms)));
+            let outcome = if last.is_some() {
+                Outcome::Success
+            } else {
+                Outcome::Outstanding
+            };
+            ScenarioRecord {
+                gateways,
+                ..record(seq, 80_400 + seq, outcome, last)
+            }
+        })
+        .collect()
+}
+
+/// The summary of [`fleet_records`]: a hang of the fleet, gateway 3 hanging, the others passing.
+pub(crate) fn fleet_run_summary(records: &[ScenarioRecord]) -> Summary {
+    let top = summary(Verdict::Hang, records);
+    let gateways: Vec<Summary> = (0..FLEET_GATEWAYS)
+        .map(|i| {
+            let lost = if i == FLEET_GATEWAYS - 1 { 30 } else { 0 };
+            let mut g = summary(
+                if lost > 0 {
+                    Verdict::Hang
+                } else {
+                    Verdict::Pass
+                },
+                records,
+            );
+            g.scenarios.succeeded = 300 - lost;
+            g.scenarios.outstanding = lost;
+            g.time_to_usable = Some(crate::summary::censored::time_to_usable(
+                &[(1_000.0, 300 - lost)],
+                &[(12_000.0, lost)],
+                300,
+            ));
+            g
+        })
+        .collect();
+    crate::summary::fixtures::fleet_summary(top, &gateways, (1_200.0, 2_600.0))
+}

@@ -199,6 +199,9 @@ fn run_files(s: &Summary) -> Vec<String> {
         f.scenarios.clone(),
         f.fetches.clone(),
     ];
+    if s.gateways.len() > 1 {
+        files.push(super::PER_GATEWAY_PLOT.to_owned());
+    }
     if let Some(logs) = s
         .environment
         .as_ref()

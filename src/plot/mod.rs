@@ -9,6 +9,9 @@
 //! - `time-to-usable.svg`: CDF of time to a usable key over ALL scenarios, log time axis with
 //!   round ticks; its plateau is the share that got a key, the red bar above it the share still
 //!   waiting.
+//! - `time-to-usable-per-gateway.svg` (runs against several gateways only): the same CDF per
+//!   gateway, the fleet's (usable on every gateway: the last gateway's time) and the spread
+//!   last − first gateway, dashed.
 //! - `report.html`: one self-contained page (inline SVG and CSS, no network) with the verdict,
 //!   the figures and the three plots, for CI artifacts.
 //!
@@ -16,11 +19,13 @@
 //! is drawn in the one frame of [`frame`] (title, plot area, legend below the data).
 
 pub(crate) mod cdf;
+mod fleet;
 pub(crate) mod frame;
 pub mod html;
 mod latency;
 mod timeline;
 
+pub use fleet::PER_GATEWAY_PLOT;
 pub use latency::latency_by_index_svg;
 pub use timeline::{TimelineInput, timeline_svg};
 
@@ -82,6 +87,10 @@ pub fn run_plot_files(input: &RunPlotInput<'_>) -> Vec<(&'static str, anyhow::Re
         (RUN_PLOTS[1].0, latency),
         (RUN_PLOTS[2].0, timeline),
     ];
+    let per_gateway_title = format!("{title}: time to a usable key per gateway");
+    if let Some(svg) = fleet::per_gateway_svg(s, input.records, run_end_ms, &per_gateway_title) {
+        files.insert(1, (PER_GATEWAY_PLOT, svg));
+    }
     let plots: Vec<(&str, Result<&str, &anyhow::Error>)> = files
         .iter()
         .map(|(name, svg)| (*name, svg.as_ref().map(String::as_str)))

@@ -254,3 +254,132 @@ fn the_diff_cdf_rasterises_with_the_hanging_side_waiting() {
         "A's waiting bar"
     );
 }
+
+/// The colour of each `<polyline>` with at least `min_points` points and stroke width 2 (the
+/// curves; dashes, plateau marks and the frame are shorter or thinner).
+fn curve_colours(svg: &str, min_points: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for element in svg.split("<polyline").skip(1) {
+        let element = element.split("/>").next().unwrap_or_default();
+        let attr = |name: &str| {
+            element
+                .split(&format!(" {name}=\""))
+                .nth(1)
+                .and_then(|v| v.split('"').next())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let points = attr("points").split_whitespace().count();
+        if attr("stroke-width") == "2" && points >= min_points {
+            let colour = attr("stroke").to_uppercase();
+            if !out.contains(&colour) {
+                out.push(colour);
+            }
+        }
+    }
+    out
+}
+
+fn hex(c: plotters::style::RGBColor) -> String {
+    format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2)
+}
+
+#[test]
+fn the_per_gateway_figure_has_one_line_per_gateway_plus_the_fleet_and_the_spread() {
+    use super::fixtures::{FLEET_GATEWAYS, fleet_records, fleet_run_summary};
+    use super::fleet::{FLEET, GATEWAY_COLOURS, SPREAD};
+    let records = fleet_records();
+    let s = fleet_run_summary(&records);
+    let input = RunPlotInput {
+        summary: &s,
+        records: &records,
+        fetch_offsets_s: &HANG_FETCHES,
+        timed_out_per_s: None,
+    };
+    let files = run_plot_files(&input);
+    let svg = files
+        .iter()
+        .find(|(n, _)| *n == PER_GATEWAY_PLOT)
+        .expect("the per-gateway figure of a fleet run")
+        .1
+        .as_ref()
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    // Structure: N + 1 solid curves of distinct colours (gateways, fleet), the spread dashed.
+    let mut expected: Vec<String> = GATEWAY_COLOURS[..FLEET_GATEWAYS]
+        .iter()
+        .map(|c| hex(*c))
+        .collect();
+    expected.push(hex(FLEET));
+    assert_eq!(curve_colours(svg, 10), expected);
+    assert!(
+        curve_colours(svg, 2).contains(&hex(SPREAD)),
+        "no spread dashes"
+    );
+    assert!(
+        !curve_colours(svg, 10).contains(&hex(SPREAD)),
+        "the spread is not dashed"
+    );
+    for label in [
+        "gateway 1 (repro-gateway-1): 100.0 % got a key",
+        "gateway 3 (repro-gateway-3): 90.0 % got a key",
+        "fleet: usable on all 3 gateways (last gateway): 90.0 % got a key",
+        "spread last − first gateway: p50 1200 ms, p99 2600 ms (270 scenarios usable everywhere)",
+        "still waiting at the end of the run: 0 % / 0 % / 10.0 % / 10.0 %",
+    ] {
+        assert!(svg.contains(label), "legend {label:?} missing");
+    }
+    // Pixels: every line is visible in the plot area (none hidden under another), and the
+    // still-waiting red of gateway 3 and the fleet.
+    let p = rasterise("fleet-time-to-usable-per-gateway", svg);
+    for colour in GATEWAY_COLOURS[..FLEET_GATEWAYS].iter().chain([&FLEET]) {
+        let n = count_colour(&p, DATA, rgb(*colour), 30);
+        assert!(n > 150, "{}: only {n} pixels of its line", hex(*colour));
+    }
+    assert!(
+        count_colour(&p, DATA, rgb(SPREAD), 12) > 100,
+        "spread pixels"
+    );
+    assert!(
+        count_colour(&p, DATA, rgb(WAITING), 30) > 100,
+        "waiting bars"
+    );
+    let html = &files.iter().find(|(n, _)| *n == REPORT_HTML).unwrap().1;
+    let html = html.as_ref().unwrap();
+    assert!(html.contains("<figure id=\"time-to-usable-per-gateway.svg\">"));
+    assert!(html.contains("<a href=\"time-to-usable-per-gateway.svg\">"));
+}
+
+#[test]
+fn single_gateway_runs_have_no_per_gateway_figure_and_bad_records_are_named() {
+    use super::fixtures::{fleet_records, fleet_run_summary};
+    let records = hang_records();
+    let s = summary(Verdict::Hang, &records);
+    let input = RunPlotInput {
+        summary: &s,
+        records: &records,
+        fetch_offsets_s: &HANG_FETCHES,
+        timed_out_per_s: None,
+    };
+    let files = run_plot_files(&input);
+    assert!(files.iter().all(|(n, _)| *n != PER_GATEWAY_PLOT));
+    let html = files.iter().find(|(n, _)| *n == REPORT_HTML).unwrap();
+    assert!(!html.1.as_ref().unwrap().contains("per-gateway"));
+    // A fleet summary with records lacking their per-gateway rows: an error naming it, and
+    // the report says the figure could not be drawn.
+    let s = fleet_run_summary(&fleet_records());
+    let input = RunPlotInput {
+        summary: &s,
+        ..input
+    };
+    let files = run_plot_files(&input);
+    let err = files.iter().find(|(n, _)| *n == PER_GATEWAY_PLOT).unwrap();
+    let err = format!("{:#}", err.1.as_ref().unwrap_err());
+    assert!(err.contains("scenario 0 has 0 per-gateway rows"), "{err}");
+    let html = files.iter().find(|(n, _)| *n == REPORT_HTML).unwrap();
+    assert!(
+        html.1
+            .as_ref()
+            .unwrap()
+            .contains("time-to-usable-per-gateway.svg could not be drawn")
+    );
+}

@@ -262,3 +262,128 @@ fn a_candidate_that_lost_a_fifth_of_its_policies_is_not_improved_although_its_su
         result.stdout
     );
 }
+
+/// Stub reload flags of the fleet runs below: cheap sleeping reloads, or a v2.9.4 gateway whose
+/// 6 s reload outlasts the 2 s burst, so it loses the policies added after its first fetch.
+const FLEET_HEALTHY: &[&str] = &[
+    "--reload-mode",
+    "fixed",
+    "--reload-cost-ms",
+    "100",
+    "--per-policy-cost-us",
+    "0",
+    "--reload-work",
+    "sleep",
+];
+const FLEET_LOSES: &[&str] = &[
+    "--reload-mode",
+    "v2.9.4",
+    "--reload-cost-ms",
+    "6000",
+    "--per-policy-cost-us",
+    "0",
+    "--reload-work",
+    "sleep",
+    "--no-policy-log",
+];
+
+/// One real run of `label` against stubs with `modes` (one per gateway) on one Redis and mock.
+async fn fleet_run(out: &Path, label: &str, modes: &[&[&str]]) -> reload_repro::summary::Summary {
+    use super::support::TestRedis;
+    use super::support::stack::{run_with, start_dashboard, start_stub};
+    let redis = TestRedis::start();
+    let dashboard = start_dashboard(&redis.url, &["--initial-policies", "100"])
+        .await
+        .expect("dashboard starts");
+    let mut argv: Vec<String> = vec!["run".into()];
+    let mut stubs = Vec::new();
+    for flags in modes {
+        let stub = start_stub(&redis.url, &dashboard.url, flags)
+            .await
+            .expect("stub starts");
+        argv.extend(["--gateway".into(), stub.url.clone()]);
+        stubs.push(stub);
+    }
+    let out = out.display().to_string();
+    argv.extend(
+        [
+            "--dashboard",
+            &dashboard.url,
+            "--out",
+            &out,
+            "--quiet",
+            "--rate",
+            "150",
+            "--duration",
+            "2s",
+            "--backoff",
+            "fine",
+            "--stall-timeout",
+            "6s",
+            "--label",
+            label,
+        ]
+        .map(String::from),
+    );
+    let (dir, summary) = run_with(&argv).await.expect("run completes");
+    // The run wrote its per-gateway figure, with a line per gateway and the fleet's.
+    let svg = std::fs::read_to_string(dir.path.join("time-to-usable-per-gateway.svg"))
+        .expect("a fleet run writes time-to-usable-per-gateway.svg");
+    for i in 1..=modes.len() {
+        assert!(
+            svg.contains(&format!("gateway {i} (")),
+            "gateway {i} in the legend"
+        );
+    }
+    assert!(svg.contains(&format!("fleet: usable on all {} gateways", modes.len())));
+    summary
+}
+
+/// Real fleets through the binary: a fleet whose gateway 2 loses triggers against a healthy
+/// fleet gets fleet and per-gateway rows naming gateway 2; fleets of different sizes are
+/// refused (exit 2) naming `fleet.gateways`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_runs_are_diffed_per_gateway_and_other_fleet_sizes_are_refused() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path();
+    let healthy = fleet_run(dir, "healthy", &[FLEET_HEALTHY; 3]).await;
+    assert_eq!(healthy.verdict, Verdict::Pass, "{}", healthy.reason);
+    let lossy = fleet_run(dir, "lossy", &[FLEET_HEALTHY, FLEET_LOSES, FLEET_HEALTHY]).await;
+    assert_eq!(lossy.verdict, Verdict::Hang, "{}", lossy.reason);
+    let pair = fleet_run(dir, "pair", &[FLEET_HEALTHY; 2]).await;
+    assert_eq!(pair.gateways.len(), 2);
+
+    // One run per side: inconclusive (exit 3), but the rows say where it went wrong.
+    let d = diff(dir, "healthy/latest", "lossy/latest", &[]);
+    assert_eq!(
+        (d.code, d.verdict.as_str()),
+        (3, "inconclusive"),
+        "{}",
+        d.stdout
+    );
+    let fleet = &d.json["fleet"];
+    assert_eq!(fleet["gateways"], serde_json::json!([3, 3]), "{}", d.stdout);
+    assert_eq!(fleet["per_gateway"][1]["b_verdicts"]["hang"], 1);
+    assert_eq!(fleet["per_gateway"][0]["b_verdicts"]["pass"], 1);
+    assert!(
+        d.stdout.contains("A 1 pass; B 1 hang → inconclusive")
+            && d.stdout.contains("usable everywhere*"),
+        "{}",
+        d.stdout
+    );
+
+    let refused = diff(dir, "healthy/latest", "pair/latest", &[]);
+    assert_eq!(refused.code, 2, "{}", refused.stdout);
+    assert!(
+        refused.stdout.contains("fleet.gateways: A = 3, B = 2"),
+        "{}",
+        refused.stdout
+    );
+    let forced = diff(dir, "healthy/latest", "pair/latest", &["--force"]);
+    assert_eq!(forced.code, 3, "{}", forced.stdout);
+    assert!(
+        forced.stdout.contains("only the first 2 are compared"),
+        "{}",
+        forced.stdout
+    );
+}

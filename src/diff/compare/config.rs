@@ -1,25 +1,63 @@
 //! Which scenario-configuration fields differ between (and within) the sides: runs of
-//! different scenarios are not comparable.
+//! different scenarios, or against fleets of different sizes, are not comparable.
 
 use super::ConfigDifference;
-use crate::diff::side::Side;
+use crate::diff::side::{Side, SideRun};
 use crate::summary::ScenarioConfig;
 use serde::Serialize;
 
-/// Fields of `summary.json`'s `config` that may differ between comparable runs (dotted paths
-/// under `config.`). Every other field, including any added later, is compared.
+/// Fields that may differ between comparable runs (dotted paths as in `summary.json`, e.g.
+/// `config.trigger`). Every other field of [`Comparable`], including any added later, is
+/// compared.
 pub const MAY_DIFFER: &[&str] = &[];
+
+/// What two runs must share to be compared: their scenario and the size of the fleet they
+/// measured. Compared by serialized leaves, so a field added to `ScenarioConfig` or here is
+/// compared without touching the comparison (and building one needs every field).
+#[derive(Debug, Serialize)]
+pub struct Comparable<'a> {
+    /// The scenario (`config.*`).
+    pub config: &'a ScenarioConfig,
+    /// The fleet (`fleet.*`).
+    pub fleet: FleetSize,
+}
+
+/// The size of the fleet a run measured.
+#[derive(Debug, Serialize)]
+pub struct FleetSize {
+    /// Gateways (`fleet.gateways`; 1 for a run against one gateway, which has no `fleet`).
+    pub gateways: u64,
+}
+
+impl<'a> Comparable<'a> {
+    /// What `run` must share with the runs it is compared with.
+    pub fn of(run: &'a SideRun) -> Self {
+        Comparable {
+            config: &run.config,
+            fleet: FleetSize {
+                gateways: run.gateways,
+            },
+        }
+    }
+}
 
 /// Field-by-field differences of two scenario configurations, in `summary.json` order.
 pub fn config_differences(a: &ScenarioConfig, b: &ScenarioConfig) -> Vec<ConfigDifference> {
-    serialized_differences(a, b, MAY_DIFFER)
+    serialized_differences(a, b, "config.", MAY_DIFFER)
 }
 
-/// Differences of the serialized forms of `a` and `b` (leaves by dotted path, in field order),
-/// except the paths in `may_differ`. A value that cannot be serialized is one difference.
+/// Field-by-field differences of what two runs must share ([`Comparable`]).
+pub fn run_differences(a: &SideRun, b: &SideRun) -> Vec<ConfigDifference> {
+    serialized_differences(&Comparable::of(a), &Comparable::of(b), "", MAY_DIFFER)
+}
+
+/// Differences of the serialized forms of `a` and `b` (leaves by dotted path after `prefix`,
+/// in field order), except the paths in `may_differ`. A value that cannot be serialized is one
+/// difference.
 fn serialized_differences<T: Serialize>(
     a: &T,
     b: &T,
+    prefix: &str,
     may_differ: &[&str],
 ) -> Vec<ConfigDifference> {
     let (x, y) = match (leaves(a), leaves(b)) {
@@ -30,7 +68,7 @@ fn serialized_differences<T: Serialize>(
                 Err(e) => format!("unserializable: {e}"),
             };
             return vec![ConfigDifference {
-                field: "config".into(),
+                field: prefix.trim_end_matches('.').to_owned(),
                 a: shown(x),
                 b: shown(y),
             }];
@@ -38,24 +76,25 @@ fn serialized_differences<T: Serialize>(
     };
     let mut out = Vec::new();
     let mut seen = Vec::new();
+    let allowed = |path: &str| may_differ.contains(&format!("{prefix}{path}").as_str());
     for (path, va) in &x {
         seen.push(path.as_str());
         let vb = y
             .iter()
             .find(|(p, _)| p == path)
             .map_or_else(|| "absent".to_owned(), |(_, v)| v.clone());
-        if *va != vb && !may_differ.contains(&path.as_str()) {
+        if *va != vb && !allowed(path) {
             out.push(ConfigDifference {
-                field: format!("config.{path}"),
+                field: format!("{prefix}{path}"),
                 a: va.clone(),
                 b: vb,
             });
         }
     }
     for (path, vb) in &y {
-        if !seen.contains(&path.as_str()) && !may_differ.contains(&path.as_str()) {
+        if !seen.contains(&path.as_str()) && !allowed(path) {
             out.push(ConfigDifference {
-                field: format!("config.{path}"),
+                field: format!("{prefix}{path}"),
                 a: "absent".into(),
                 b: vb.clone(),
             });
@@ -154,13 +193,14 @@ impl<'de> serde::de::Visitor<'de> for NodeVisitor {
     }
 }
 
-/// Differences between A and B, and within each side (every run must share one scenario).
+/// Differences between A and B, and within each side (every run must share one scenario and
+/// one fleet size).
 pub fn side_config_differences(a: &Side, b: &Side) -> Vec<ConfigDifference> {
     let mut out = Vec::new();
     for side in [a, b] {
         if let Some(first) = side.runs.first() {
             for run in &side.runs[1..] {
-                for mut d in config_differences(&first.config, &run.config) {
+                for mut d in run_differences(first, run) {
                     d.field = format!(
                         "{} (within {}: {})",
                         d.field, side.label, run.values.run_dir
@@ -171,7 +211,7 @@ pub fn side_config_differences(a: &Side, b: &Side) -> Vec<ConfigDifference> {
         }
     }
     if let (Some(x), Some(y)) = (a.runs.first(), b.runs.first()) {
-        out.extend(config_differences(&x.config, &y.config));
+        out.extend(run_differences(x, y));
     }
     out
 }
@@ -207,7 +247,7 @@ mod tests {
 
     #[test]
     fn a_field_added_later_is_compared_without_touching_the_comparison() {
-        let d = serialized_differences(&grown(1, 0.5), &grown(2, 0.0), &[]);
+        let d = serialized_differences(&grown(1, 0.5), &grown(2, 0.0), "config.", &[]);
         let got: Vec<(&str, &str, &str)> = d
             .iter()
             .map(|d| (d.field.as_str(), d.a.as_str(), d.b.as_str()))
@@ -223,10 +263,15 @@ mod tests {
 
     #[test]
     fn only_the_allow_listed_fields_may_differ() {
-        let d = serialized_differences(&grown(1, 0.5), &grown(2, 0.0), &["added_later"]);
+        let d = serialized_differences(
+            &grown(1, 0.5),
+            &grown(2, 0.0),
+            "config.",
+            &["config.added_later"],
+        );
         let fields: Vec<&str> = d.iter().map(|d| d.field.as_str()).collect();
         assert_eq!(fields, ["config.nested.jitter"]);
-        assert!(serialized_differences(&grown(1, 0.5), &grown(1, 0.5), &[]).is_empty());
+        assert!(serialized_differences(&grown(1, 0.5), &grown(1, 0.5), "config.", &[]).is_empty());
     }
 
     #[test]

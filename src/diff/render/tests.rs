@@ -91,3 +91,41 @@ fn json_round_trips_to_the_same_values() {
     assert_eq!(v["metrics"].as_array().unwrap().len(), 10);
     assert_eq!(v["unresponsive"]["b_runs"], serde_json::json!([0, 5]));
 }
+
+#[test]
+fn a_fleet_diff_shows_the_fleet_rows_and_names_the_gateway_that_regressed() {
+    use crate::diff::compare::fleet::tests::fleet_side;
+    let c = compare(
+        &fleet_side("a", 5, &[(1.0, 0), (1.1, 0), (1.2, 0)]),
+        &fleet_side("b", 5, &[(1.0, 0), (1.1, 0), (1.2, 30)]),
+        &opts(),
+    );
+    let text = render_terminal(&c);
+    for expected in [
+        "fleet of 3 gateways",
+        "last gw usable p90*",
+        "usable everywhere*",
+        "spread p99 ",
+        "gateway 1: http://gateway-1:8080 (repro-gateway-1) — A 5 pass; B 5 pass → no change",
+        "gateway 3: http://gateway-3:8080 (repro-gateway-3) — A 5 pass; B 5 hang → regressed",
+        "succeeded ",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing in\n{text}");
+    }
+    let md = render_markdown(&c);
+    let head = md.split("<details>").next().unwrap();
+    assert!(head.contains("**Fleet of 3 gateways**"), "{head}");
+    assert!(
+        head.contains("| usable everywhere | 100 % | 90 % |"),
+        "{head}"
+    );
+    let third = head
+        .lines()
+        .find(|l| l.starts_with("| 3 `http://gateway-3:8080"))
+        .unwrap_or_else(|| panic!("no gateway 3 row in\n{head}"));
+    assert!(third.contains("| 5 pass | 5 hang |") && third.contains("**regressed**: B is worse"));
+    assert!(
+        md.contains("| gateway 3: hangs (runs) | 0/5 | 5/5 |"),
+        "{md}"
+    );
+}
