@@ -199,13 +199,8 @@ fn run_files(s: &Summary) -> Vec<String> {
         f.scenarios.clone(),
         f.fetches.clone(),
     ];
-    if let Some(logs) = s
-        .environment
-        .as_ref()
-        .and_then(|e| e.get("logs"))
-        .and_then(|l| l.as_object())
-    {
-        files.extend(logs.values().filter_map(|v| v.as_str()).map(str::to_owned));
+    if let Some(env) = &s.environment {
+        files.extend(env.logs.values().cloned());
     }
     files
 }

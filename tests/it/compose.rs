@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use reload_repro::summary::{Summary, Verdict};
 
+mod fleet;
 mod sets;
 mod testcontainers_redis;
 
