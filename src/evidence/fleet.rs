@@ -195,6 +195,15 @@ mod tests {
     }
 
     #[test]
+    fn compose_v1_container_names_with_underscores_make_valid_gateway_urls() {
+        // The runner addresses each gateway as http://<container name>:<port>.
+        for name in ["p_gateway_1", "p-gateway-12"] {
+            let url = url::Url::parse(&format!("http://{name}:8080/tyk/keys")).expect("url");
+            assert_eq!(url.host_str(), Some(name));
+        }
+    }
+
+    #[test]
     fn one_gateway_keeps_its_log_name_and_several_are_numbered_from_one() {
         assert_eq!(log_name("gateway", 1, 1), "gateway");
         assert_eq!(log_name("gateway", 1, 0), "gateway");
