@@ -30,13 +30,16 @@ SELFTEST_PER_POLICY_COST_US ?= 22
 EXPECT ?=
 ## Where results go (default results/).
 RESULTS_DIR ?=
+## Gateway containers on the one Redis and mock (1 to 64, default 1): make repro TYK=2.9.4 GATEWAYS=3.
+## Each is addressed directly and has its own evidence: gateway-N.log.gz, stats, reload timeline.
+GATEWAYS ?=
 # Runner knobs, passed through the environment when set: RATE DURATION TRIGGER DEADLINE
 # INITIAL_POLICIES WAIT_READY BACKOFF STALL_TIMEOUT RUNS KEEP STUB_RELOAD_COST_MS STUB_PER_POLICY_COST_US
 # STUB_SWAP_SHARE STUB_RELOAD_WORK STUB_NO_POLICY_LOG (the stub gateway, docker-compose.stub.yml) RESULTS_DIR.
 # The binary checks them (`reload-repro set begin`); an empty value means the default.
 export RATE DURATION TRIGGER DEADLINE INITIAL_POLICIES WAIT_READY BACKOFF STALL_TIMEOUT RUNS KEEP
 export STUB_RELOAD_COST_MS STUB_PER_POLICY_COST_US STUB_SWAP_SHARE STUB_RELOAD_WORK STUB_NO_POLICY_LOG
-export RESULTS_DIR EXPECT
+export RESULTS_DIR EXPECT GATEWAYS
 # `make diff` knobs: FORCE=1, MIN_EFFECT (percent), ALPHA, OUT.
 export FORCE MIN_EFFECT ALPHA OUT
 export REPRO_IMAGE
@@ -63,7 +66,8 @@ help: ## Show this help.
 	@echo
 	@echo "Knobs: TYK TYK_IMAGE TYK_PR_IMAGE LABEL RATE DURATION TRIGGER DEADLINE"
 	@echo "       INITIAL_POLICIES WAIT_READY BACKOFF STALL_TIMEOUT RUNS KEEP=1 (leave the stack up)"
-	@echo "       RESULTS_DIR (default results)"
+	@echo "       GATEWAYS=N (gateway containers on one Redis and mock, default 1; one result and"
+	@echo "       gateway-<i>.log.gz per gateway in the run directory) RESULTS_DIR (default results)"
 	@echo "       EXPECT (verdicts that count as success, default pass)"
 	@echo "       diff: FORCE=1 MIN_EFFECT=<percent> ALPHA=<level> OUT=<dir>"
 	@echo "Results: results/<label>/<UTC time>/ per run, results/<label>/set-<UTC time>/set.json per"

@@ -16,7 +16,8 @@
 # measure (infra_error, bad options, no kit image, no Docker), 130 / 143 interrupted.
 #
 # Knobs (environment): RATE DURATION TRIGGER DEADLINE INITIAL_POLICIES WAIT_READY BACKOFF
-# STALL_TIMEOUT RUNS (checked by the binary), EXPECT, KEEP=1, STUB_RELOAD_COST_MS, STUB_PER_POLICY_COST_US, STUB_SWAP_SHARE, STUB_RELOAD_WORK, STUB_NO_POLICY_LOG, REPRO_IMAGE,
+# STALL_TIMEOUT RUNS GATEWAYS (checked by the binary; GATEWAYS=N, 1 to 64, runs N gateway
+# containers on the one Redis and mock), EXPECT, KEEP=1, STUB_RELOAD_COST_MS, STUB_PER_POLICY_COST_US, STUB_SWAP_SHARE, STUB_RELOAD_WORK, STUB_NO_POLICY_LOG, REPRO_IMAGE,
 # REDIS_IMAGE, RESULTS_DIR (default ./results), PULL_TIMEOUT (300 s), UP_TIMEOUT (240 s),
 # REPRO_SECRET / REPRO_NODE_SECRET (random per invocation when unset).
 set -euo pipefail
@@ -25,7 +26,7 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 
 usage() {
-  sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   echo "usage: $0 (--image IMAGE | --stub v2.9.4|fixed) [--label L] [--expect VERDICT[,VERDICT]]" >&2
   exit 2
 }
@@ -100,7 +101,7 @@ kit() {
   bounded 60 "$DOCKER" run --rm --network none --user "$REPRO_UID:$REPRO_GID" \
     -v "$results_dir:$results_dir" -v "$repo_root:/repo:ro" \
     -e RATE -e DURATION -e TRIGGER -e DEADLINE -e INITIAL_POLICIES -e WAIT_READY -e BACKOFF \
-    -e STALL_TIMEOUT -e RUNS -e NO_COLOR=1 "$REPRO_IMAGE" "$@"
+    -e STALL_TIMEOUT -e RUNS -e GATEWAYS -e NO_COLOR=1 "$REPRO_IMAGE" "$@"
 }
 
 # ---- the plan: every knob checked, label, config hashes, the set directory ----------------------
@@ -111,7 +112,7 @@ if [[ -n "$label" ]]; then begin_args+=(--label "$label"); fi
 status=0
 kit "${begin_args[@]}" >"$plan_file" || status=$?
 if [[ "$status" != 0 ]]; then rm -f "$plan_file"; exit 2; fi
-set_dir="" runs="" run_timeout="" compose_sha="" config_sha=""
+set_dir="" runs="" run_timeout="" compose_sha="" config_sha="" gateways=1
 while IFS='=' read -r key value; do
   case "$key" in
     label) label="$value" ;;
@@ -120,6 +121,7 @@ while IFS='=' read -r key value; do
     run_timeout_s) run_timeout="$value" ;;
     compose_sha256) compose_sha="$value" ;;
     gateway_config_sha256) config_sha="$value" ;;
+    GATEWAYS) gateways="$value" ;;
     RATE|DURATION|TRIGGER|DEADLINE|INITIAL_POLICIES|WAIT_READY|BACKOFF|STALL_TIMEOUT) export "$key=$value" ;;
     *) ;;
   esac
@@ -136,7 +138,8 @@ compose_noise='^(Creating|Starting|Stopping|Removing|Recreating|Pulling|Attachin
 runner_tty=(-T)
 if [[ -t 0 && -t 1 && -t 2 ]]; then runner_tty=(); fi
 
-export LABEL="$label" STUB_MODE="$stub_mode"
+# GATEWAYS reaches the runner as REPRO_GATEWAY_REPLICAS (docker-compose.yml).
+export LABEL="$label" STUB_MODE="$stub_mode" GATEWAYS="$gateways"
 export REPRO_COMPOSE_SHA256="$compose_sha" REPRO_GATEWAY_CONFIG_SHA256="$config_sha"
 # Fresh secrets per invocation: nothing secret is ever written to disk, and the runner's
 # redaction is exercised with values it cannot know in advance.
@@ -262,9 +265,12 @@ one_run() {
   else
     # A service that fails to start or to get healthy is not fatal here: the runner probes each
     # one with its own deadline and writes an infra_error summary naming it and its last logs.
-    log "starting redis, dashboard, gateway (${up_timeout} s)"
+    # One gateway: exactly the call it always was. Several: one service scaled to N containers.
+    local scale=()
+    if [[ "$gateways" != 1 ]]; then scale=(--scale "gateway=$gateways"); fi
+    log "starting redis, dashboard, $([[ "$gateways" == 1 ]] && echo gateway || echo "$gateways gateways") (${up_timeout} s)"
     bounded "$up_timeout" "${compose_cmd[@]}" -p "$project" "${compose_files[@]}" \
-      up -d redis dashboard gateway >"/tmp/reload-repro-up-$$.log" 2>&1 \
+      up -d "${scale[@]}" redis dashboard gateway >"/tmp/reload-repro-up-$$.log" 2>&1 \
       || { log "compose up did not finish cleanly (the runner will say which service):"; \
            tail -n 5 "/tmp/reload-repro-up-$$.log" >&2; }
     cat "/tmp/reload-repro-up-$$.log" >>"$compose_log" 2>/dev/null || true

@@ -208,14 +208,10 @@ pub fn is_usable(v: Verdict) -> bool {
 /// The gateway image of a compose run: `environment.gateway.repo_digests[0]`, else
 /// `environment.gateway.image_id`; `None` outside compose.
 fn gateway_image(s: &Summary) -> Option<String> {
-    let gateway = s.environment.as_ref()?.get("gateway")?;
-    let digest = gateway
-        .get("repo_digests")
-        .and_then(|d| d.as_array())
-        .and_then(|d| d.first())
-        .and_then(|d| d.as_str());
+    let gateway = s.environment.as_ref()?.gateway.as_ref()?;
+    let digest = gateway.repo_digests.first().map(String::as_str);
     digest
-        .or_else(|| gateway.get("image_id").and_then(|i| i.as_str()))
+        .or(gateway.image_id.as_deref())
         .filter(|i| !i.is_empty())
         .map(|i| i.chars().take(200).collect())
 }

@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use bollard::Docker;
+use bollard::models::ContainerSummary;
 use bollard::query_parameters::{ListContainersOptionsBuilder, LogsOptionsBuilder};
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
 
 use super::logfile::{LogFileStats, LogFileWriter};
+pub use crate::summary::environment::ServiceEvidence;
+use crate::telemetry::Secret;
 
 /// Bound on one Docker API call (list, inspect, stats).
 pub(crate) const DOCKER_CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -23,30 +25,15 @@ pub(crate) const LOG_FETCH_TIMEOUT: Duration = Duration::from_secs(60);
 pub const PROJECT_LABEL: &str = "com.docker.compose.project";
 /// Compose label naming the service.
 pub const SERVICE_LABEL: &str = "com.docker.compose.service";
+/// Compose label numbering a service's containers (1, 2, … with `--scale`).
+pub const CONTAINER_NUMBER_LABEL: &str = "com.docker.compose.container-number";
 
-/// Image identity of one service's container.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ServiceEvidence {
-    /// Image as the compose file names it, e.g. `tykio/tyk-gateway:v2.9.4`.
-    pub image: Option<String>,
-    /// Content id of that image (`sha256:…`).
-    pub image_id: Option<String>,
-    /// Registry digests of the image (empty for a locally built or imported image).
-    pub repo_digests: Vec<String>,
-    /// Id of the container the evidence came from.
-    pub container_id: Option<String>,
-    /// Version from the gateway's start line (gateway only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub version_from_log: Option<String>,
-}
-
-/// The id of `service`'s container in compose project `project` (a running one preferred,
-/// else the newest).
-pub(crate) async fn find_container(
+/// Every container (running or not) of `service` in compose project `project`.
+pub(crate) async fn list_service(
     docker: &Docker,
     project: &str,
     service: &str,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Vec<ContainerSummary>> {
     let mut filters = HashMap::new();
     filters.insert(
         "label",
@@ -59,11 +46,20 @@ pub(crate) async fn find_container(
         .all(true)
         .filters(&filters)
         .build();
-    let mut found =
-        tokio::time::timeout(DOCKER_CALL_TIMEOUT, docker.list_containers(Some(options)))
-            .await
-            .map_err(|_| anyhow!("Docker did not list containers within 10 s"))?
-            .context("Docker container list failed")?;
+    tokio::time::timeout(DOCKER_CALL_TIMEOUT, docker.list_containers(Some(options)))
+        .await
+        .map_err(|_| anyhow!("Docker did not list containers within 10 s"))?
+        .context("Docker container list failed")
+}
+
+/// The id of `service`'s container in compose project `project` (a running one preferred,
+/// else the newest).
+pub(crate) async fn find_container(
+    docker: &Docker,
+    project: &str,
+    service: &str,
+) -> anyhow::Result<String> {
+    let mut found = list_service(docker, project, service).await?;
     found.sort_by_key(|c| {
         let running = c.state.as_ref().is_some_and(|s| s.to_string() == "running");
         (running, c.created.unwrap_or(0))
@@ -76,17 +72,27 @@ pub(crate) async fn find_container(
     })
 }
 
-/// Image name, image id and repo digests of container `id`.
-pub(crate) async fn inspect_service(docker: &Docker, id: &str) -> anyhow::Result<ServiceEvidence> {
+/// Image name, image id and repo digests of container `id` (an id or a name), and its compose
+/// container number.
+pub(crate) async fn inspect_service(
+    docker: &Docker,
+    id: &str,
+) -> anyhow::Result<(ServiceEvidence, Option<u32>)> {
     let container = tokio::time::timeout(DOCKER_CALL_TIMEOUT, docker.inspect_container(id, None))
         .await
         .map_err(|_| anyhow!("Docker did not inspect container {id} within 10 s"))?
         .with_context(|| format!("Docker could not inspect container {id}"))?;
     let image_id = container.image.clone();
+    let config = container.config.unwrap_or_default();
+    let number = config
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(CONTAINER_NUMBER_LABEL))
+        .and_then(|n| n.parse().ok());
     let mut evidence = ServiceEvidence {
-        image: container.config.and_then(|c| c.image),
+        image: config.image,
         image_id: image_id.clone(),
-        container_id: Some(id.to_owned()),
+        container_id: Some(container.id.unwrap_or_else(|| id.to_owned())),
         ..Default::default()
     };
     if let Some(image_id) = image_id {
@@ -96,7 +102,7 @@ pub(crate) async fn inspect_service(docker: &Docker, id: &str) -> anyhow::Result
             .with_context(|| format!("Docker could not inspect image {image_id}"))?;
         evidence.repo_digests = image.repo_digests.unwrap_or_default();
     }
-    Ok(evidence)
+    Ok((evidence, number))
 }
 
 /// The last `n` lines of container `id`'s stdout and stderr, redacted.
@@ -104,7 +110,7 @@ pub(crate) async fn tail_lines(
     docker: &Docker,
     id: &str,
     n: usize,
-    secrets: &[String],
+    secrets: &[Secret],
 ) -> anyhow::Result<Vec<String>> {
     let options = LogsOptionsBuilder::new()
         .stdout(true)
@@ -145,7 +151,7 @@ pub(crate) async fn copy_log(
     docker: &Docker,
     id: &str,
     path: &Path,
-    secrets: &[String],
+    secrets: &[Secret],
     mut on_line: impl FnMut(&str),
 ) -> anyhow::Result<LogCopy> {
     let mut writer = Some(LogFileWriter::create(path)?);
@@ -215,8 +221,8 @@ async fn write_lines(
     }
 }
 
-fn redact(line: &str, secrets: &[String]) -> String {
-    let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+fn redact(line: &str, secrets: &[Secret]) -> String {
+    let refs: Vec<&str> = secrets.iter().map(Secret::expose).collect();
     crate::telemetry::redact(line, &refs)
 }
 
@@ -270,7 +276,7 @@ mod tests {
 
     #[test]
     fn redact_hides_configured_secrets_in_log_lines() {
-        let out = redact("secret=abc123 ok", &["abc123".to_owned()]);
+        let out = redact("secret=abc123 ok", &[Secret::new("abc123")]);
         assert_eq!(out, "secret=*** ok");
     }
 }

@@ -2,8 +2,10 @@
 //! restart count), so a gateway that died mid-run is reported as `unresponsive` with what
 //! happened to it, never as the lost-trigger hang.
 //!
-//! [`Evidence::gateway_state`] asks Docker; [`describe_death`] is the pure comparison of the
-//! state before the load with the state at its end.
+//! [`Evidence::gateway_state`] asks Docker about the gateway service's container,
+//! [`Evidence::gateway_states`] about every gateway container of a fleet (one entry each, in
+//! gateway order); [`describe_death`] is the pure comparison of the state before the load with
+//! the state at its end, for one container.
 
 use anyhow::{Context as _, anyhow};
 use serde::Serialize;
@@ -16,6 +18,8 @@ use super::containers::{DOCKER_CALL_TIMEOUT, find_container};
 pub struct GatewayState {
     /// Container id (full).
     pub container_id: String,
+    /// Container name, without Docker's leading `/`.
+    pub name: String,
     /// Docker's status word: `running`, `exited`, `restarting`, `dead`, `paused`, …
     pub status: String,
     /// Whether its main process runs.
@@ -35,36 +39,62 @@ pub struct GatewayState {
 }
 
 impl Evidence {
-    /// Inspects the gateway service's container.
+    /// Inspects the gateway service's container (with a fleet: gateway 1's).
     pub async fn gateway_state(&self) -> anyhow::Result<GatewayState> {
-        let id = find_container(
-            &self.docker,
-            &self.target.project,
-            &self.target.gateway_service,
-        )
-        .await?;
-        let inspected = tokio::time::timeout(
-            DOCKER_CALL_TIMEOUT,
-            self.docker.inspect_container(&id, None),
-        )
+        let id = match self.target.gateway_containers.first() {
+            Some(name) => name.clone(),
+            None => {
+                find_container(
+                    &self.docker,
+                    &self.target.project,
+                    &self.target.gateway_service,
+                )
+                .await?
+            }
+        };
+        inspect_state(&self.docker, &id).await
+    }
+
+    /// One look per gateway container, in gateway order (`EvidenceTarget::gateway_containers`);
+    /// with none named, the gateway service's container as [`Evidence::gateway_state`] finds it.
+    /// An entry is an error when that container could not be inspected (e.g. it was removed).
+    pub async fn gateway_states(&self) -> Vec<anyhow::Result<GatewayState>> {
+        if self.target.gateway_containers.is_empty() {
+            return vec![self.gateway_state().await];
+        }
+        let looks = self
+            .target
+            .gateway_containers
+            .iter()
+            .map(|name| inspect_state(&self.docker, name));
+        futures::future::join_all(looks).await
+    }
+}
+
+/// Inspects container `id` (an id or a name).
+async fn inspect_state(docker: &bollard::Docker, id: &str) -> anyhow::Result<GatewayState> {
+    let inspected = tokio::time::timeout(DOCKER_CALL_TIMEOUT, docker.inspect_container(id, None))
         .await
         .map_err(|_| anyhow!("Docker did not inspect container {id} within 10 s"))?
         .with_context(|| format!("Docker could not inspect container {id}"))?;
-        let state = inspected.state.unwrap_or_default();
-        Ok(GatewayState {
-            container_id: id,
-            status: state
-                .status
-                .map_or_else(|| "unknown".to_owned(), |s| s.to_string()),
-            running: state.running.unwrap_or(false),
-            oom_killed: state.oom_killed.unwrap_or(false),
-            exit_code: state.exit_code,
-            restart_count: inspected.restart_count.unwrap_or(0),
-            started_at: state.started_at,
-            finished_at: state.finished_at,
-            error: state.error.filter(|e| !e.is_empty()),
-        })
-    }
+    let state = inspected.state.unwrap_or_default();
+    Ok(GatewayState {
+        container_id: inspected.id.unwrap_or_else(|| id.to_owned()),
+        name: inspected
+            .name
+            .map(|n| n.trim_start_matches('/').to_owned())
+            .unwrap_or_default(),
+        status: state
+            .status
+            .map_or_else(|| "unknown".to_owned(), |s| s.to_string()),
+        running: state.running.unwrap_or(false),
+        oom_killed: state.oom_killed.unwrap_or(false),
+        exit_code: state.exit_code,
+        restart_count: inspected.restart_count.unwrap_or(0),
+        started_at: state.started_at,
+        finished_at: state.finished_at,
+        error: state.error.filter(|e| !e.is_empty()),
+    })
 }
 
 /// What a non-zero exit code usually means.

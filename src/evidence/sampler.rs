@@ -1,4 +1,5 @@
-//! Gateway container CPU and memory, sampled through the Docker stats API during a run.
+//! Gateway container CPU and memory, sampled through the Docker stats API during a run (one
+//! task per gateway container when the service runs several).
 //!
 //! Each tick asks for one `one-shot` stats snapshot (fast: the daemon does not wait a second to
 //! fill `precpu_stats`) and computes CPU % against the previous snapshot the way the docker CLI
@@ -12,11 +13,11 @@ use bollard::Docker;
 use bollard::models::ContainerStatsResponse;
 use bollard::query_parameters::StatsOptionsBuilder;
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::containers::{DOCKER_CALL_TIMEOUT, find_container};
+pub use crate::summary::environment::{GatewayStats, StatsSample};
 
 /// Samples beyond this many are dropped (a day at one a second is far more than any run).
 const MAX_SAMPLES: usize = 100_000;
@@ -25,32 +26,6 @@ const MAX_ERRORS: usize = 5;
 /// The daemon refreshes container stats about once a second (a second one-shot request within
 /// that second waits for the next refresh), so faster ticks would only queue behind it.
 const MIN_INTERVAL: Duration = Duration::from_secs(1);
-
-/// One stats snapshot of the gateway container.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StatsSample {
-    /// Seconds since sampling started.
-    pub t_s: f64,
-    /// CPU use in percent of one core (200 = two cores busy); absent on the first sample.
-    pub cpu_percent: Option<f64>,
-    /// Memory in use without the page cache, bytes.
-    pub mem_bytes: u64,
-}
-
-/// The samples of a run with their extremes and means.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct GatewayStats {
-    /// Every sample in time order.
-    pub samples: Vec<StatsSample>,
-    /// Highest CPU %, over samples that have one.
-    pub cpu_percent_max: Option<f64>,
-    /// Mean CPU %, over samples that have one.
-    pub cpu_percent_mean: Option<f64>,
-    /// Highest memory use, bytes.
-    pub mem_bytes_max: Option<u64>,
-    /// Mean memory use, bytes.
-    pub mem_bytes_mean: Option<u64>,
-}
 
 impl GatewayStats {
     /// Summarises `samples`.
@@ -68,19 +43,46 @@ impl GatewayStats {
     }
 }
 
-/// A running sampler; hand it to [`super::Evidence::finish`], which stops it.
+/// Which container a sampler follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StatsSubject {
+    /// The (running, newest) container of a compose service, looked up again after an error.
+    Service {
+        /// Compose project name.
+        project: String,
+        /// Compose service name.
+        service: String,
+    },
+    /// One container by name (or id).
+    Container(String),
+}
+
+impl StatsSubject {
+    /// How errors name it.
+    fn shown(&self) -> String {
+        match self {
+            StatsSubject::Service { service, .. } => format!("`{service}`"),
+            StatsSubject::Container(name) => format!("container `{name}`"),
+        }
+    }
+}
+
+/// A running sampler (one task per container, one clock); hand it to
+/// [`super::Evidence::finish`], which stops it.
 pub struct StatsSampler {
     cancel: CancellationToken,
-    handle: JoinHandle<SamplerOutput>,
+    handles: Vec<JoinHandle<SamplerOutput>>,
 }
 
 impl std::fmt::Debug for StatsSampler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StatsSampler").finish_non_exhaustive()
+        f.debug_struct("StatsSampler")
+            .field("containers", &self.handles.len())
+            .finish_non_exhaustive()
     }
 }
 
-/// What a stopped sampler collected.
+/// What a stopped sampler collected from one container.
 #[derive(Debug, Default)]
 pub(crate) struct SamplerOutput {
     pub samples: Vec<StatsSample>,
@@ -88,54 +90,66 @@ pub(crate) struct SamplerOutput {
 }
 
 impl StatsSampler {
-    /// Spawns the sampling task on the current tokio runtime.
-    pub(crate) fn spawn(docker: Docker, project: String, service: String, every: Duration) -> Self {
+    /// Spawns one sampling task per subject on the current tokio runtime; every sample's `t_s`
+    /// counts from this call, so the subjects' series share one clock.
+    pub(crate) fn spawn(docker: Docker, subjects: Vec<StatsSubject>, every: Duration) -> Self {
         let cancel = CancellationToken::new();
-        let task_cancel = cancel.clone();
-        let handle = tokio::spawn(async move {
-            let mut out = SamplerOutput::default();
-            let sampling = sample_loop(
-                &docker,
-                &project,
-                &service,
-                every.max(MIN_INTERVAL),
-                &mut out,
-            );
-            tokio::select! {
-                _ = task_cancel.cancelled() => {}
-                _ = sampling => {}
-            }
-            out
-        });
-        StatsSampler { cancel, handle }
+        let started = tokio::time::Instant::now();
+        let handles = subjects
+            .into_iter()
+            .map(|subject| {
+                let task_cancel = cancel.clone();
+                let docker = docker.clone();
+                tokio::spawn(async move {
+                    let mut out = SamplerOutput::default();
+                    let sampling = sample_loop(
+                        &docker,
+                        &subject,
+                        started,
+                        every.max(MIN_INTERVAL),
+                        &mut out,
+                    );
+                    tokio::select! {
+                        _ = task_cancel.cancelled() => {}
+                        _ = sampling => {}
+                    }
+                    out
+                })
+            })
+            .collect();
+        StatsSampler { cancel, handles }
     }
 
-    /// Stops sampling and returns what was collected.
-    pub(crate) async fn stop(self) -> SamplerOutput {
+    /// Stops sampling and returns what was collected, one output per subject in spawn order.
+    pub(crate) async fn stop(self) -> Vec<SamplerOutput> {
         self.cancel.cancel();
-        match tokio::time::timeout(DOCKER_CALL_TIMEOUT, self.handle).await {
-            Ok(Ok(out)) => out,
-            Ok(Err(e)) => SamplerOutput {
-                errors: vec![format!("stats sampler task failed: {e}")],
-                ..Default::default()
-            },
-            Err(_) => SamplerOutput {
-                errors: vec!["stats sampler did not stop within 10 s".into()],
-                ..Default::default()
-            },
+        let deadline = tokio::time::Instant::now() + DOCKER_CALL_TIMEOUT;
+        let mut outputs = Vec::with_capacity(self.handles.len());
+        for handle in self.handles {
+            outputs.push(match tokio::time::timeout_at(deadline, handle).await {
+                Ok(Ok(out)) => out,
+                Ok(Err(e)) => SamplerOutput {
+                    errors: vec![format!("stats sampler task failed: {e}")],
+                    ..Default::default()
+                },
+                Err(_) => SamplerOutput {
+                    errors: vec!["stats sampler did not stop within 10 s".into()],
+                    ..Default::default()
+                },
+            });
         }
+        outputs
     }
 }
 
 /// Ticks forever (the caller cancels), pushing samples and distinct errors into `out`.
 async fn sample_loop(
     docker: &Docker,
-    project: &str,
-    service: &str,
+    subject: &StatsSubject,
+    started: tokio::time::Instant,
     every: Duration,
     out: &mut SamplerOutput,
 ) {
-    let started = tokio::time::Instant::now();
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut container: Option<String> = None;
@@ -143,9 +157,12 @@ async fn sample_loop(
     loop {
         ticker.tick().await;
         let result = async {
-            let id = match &container {
-                Some(id) => id.clone(),
-                None => find_container(docker, project, service).await?,
+            let id = match (&container, subject) {
+                (Some(id), _) => id.clone(),
+                (None, StatsSubject::Container(name)) => name.clone(),
+                (None, StatsSubject::Service { project, service }) => {
+                    find_container(docker, project, service).await?
+                }
             };
             container = Some(id.clone());
             fetch_stats(docker, &id).await
@@ -167,7 +184,7 @@ async fn sample_loop(
             Err(e) => {
                 // The container may have been recreated: look it up again next tick.
                 container = None;
-                let text = format!("stats of `{service}`: {e:#}");
+                let text = format!("stats of {}: {e:#}", subject.shown());
                 if out.errors.len() < MAX_ERRORS && !out.errors.contains(&text) {
                     out.errors.push(text);
                 }

@@ -22,74 +22,11 @@
 //! gives no duration. Logrus times without a year are placed in one arbitrary leap year: only
 //! their differences are used.
 
+pub use crate::summary::environment::{ReloadEvent, ReloadEventKind, ReloadTimeline};
 use chrono::{DateTime, NaiveDateTime};
-use serde::{Deserialize, Serialize};
 
 /// At most this many events are kept in `events`; counters stay exact beyond it.
 pub const MAX_EVENTS: usize = 10_000;
-
-/// What one recognised log line says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReloadEventKind {
-    /// "Reloading endpoints": a reload trigger reached the gateway.
-    ReloadingEndpoints,
-    /// "Reload queued": the gateway scheduled a reload.
-    ReloadQueued,
-    /// "Reload already queued": a trigger absorbed by a reload already scheduled or running.
-    ReloadAlreadyQueued,
-    /// "API reload complete": a reload finished.
-    ApiReloadComplete,
-    /// "Policies found (N total)": a policy fetch returned N policies.
-    PoliciesFound,
-    /// "Tyk Gateway started (v…)" or "stub gateway started (…)": the process (re)started.
-    GatewayStarted,
-}
-
-/// One recognised line of the gateway log.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ReloadEvent {
-    /// 1-based line number in the log.
-    pub line: u64,
-    /// What the line says.
-    pub kind: ReloadEventKind,
-    /// The line's timestamp as written (docker prefix, logrus `time=` or JSON `time`), if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub time: Option<String>,
-    /// Seconds since the first timestamped event of this log, when the time parsed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub t_s: Option<f64>,
-    /// N of "Policies found (N total)".
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub policies: Option<u64>,
-}
-
-/// The reload history of one gateway log.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ReloadTimeline {
-    /// Recognised lines in log order, at most [`MAX_EVENTS`].
-    pub events: Vec<ReloadEvent>,
-    /// Recognised lines in total (may exceed `events.len()`).
-    pub events_total: u64,
-    /// Lines read from the log.
-    pub lines_read: u64,
-    /// The `time` of the event that `t_s` counts from.
-    pub origin_time: Option<String>,
-    /// "Reloading endpoints" lines: triggers the gateway received.
-    pub triggers_seen: u64,
-    /// "Reload queued" lines.
-    pub reloads_queued: u64,
-    /// "Reload already queued" lines: triggers folded into a reload in progress.
-    pub already_queued: u64,
-    /// "API reload complete" lines: reloads executed.
-    pub reloads_completed: u64,
-    /// Window open → "API reload complete", seconds (see the module docs for the pairing rule).
-    pub reload_durations_s: Vec<f64>,
-    /// N of the last "Policies found (N total)".
-    pub policies_found_last: Option<u64>,
-    /// Version from the last start line, e.g. `v2.9.4` or `stub/v2.9.4`.
-    pub version: Option<String>,
-}
 
 /// The gateway's reloads placed on another clock (e.g. the run's load start), for plots.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -100,10 +100,11 @@ pub(crate) fn summary(verdict: Verdict, records: &[ScenarioRecord]) -> Summary {
     s.scenarios.succeeded = succeeded as u64;
     s.scenarios.failed = failed as u64;
     s.scenarios.outstanding = outstanding as u64;
-    s.environment = Some(serde_json::json!({
-        "reload_timeline": parse_reload_timeline(GATEWAY_LOG),
-        "logs": { "gateway": "gateway.log.gz" },
-    }));
+    s.environment = Some(crate::summary::Environment {
+        reload_timeline: Some(parse_reload_timeline(GATEWAY_LOG)),
+        logs: [("gateway".to_owned(), "gateway.log.gz".to_owned())].into(),
+        ..Default::default()
+    });
     s
 }
 

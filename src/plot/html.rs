@@ -202,13 +202,8 @@ fn run_files(s: &Summary) -> Vec<String> {
     if s.gateways.len() > 1 {
         files.push(super::PER_GATEWAY_PLOT.to_owned());
     }
-    if let Some(logs) = s
-        .environment
-        .as_ref()
-        .and_then(|e| e.get("logs"))
-        .and_then(|l| l.as_object())
-    {
-        files.extend(logs.values().filter_map(|v| v.as_str()).map(str::to_owned));
+    if let Some(env) = &s.environment {
+        files.extend(env.logs.values().cloned());
     }
     files
 }

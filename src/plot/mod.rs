@@ -31,7 +31,7 @@ pub use timeline::{TimelineInput, timeline_svg};
 
 use chrono::DateTime;
 
-use crate::evidence::{GatewayReloads, ReloadTimeline};
+use crate::evidence::GatewayReloads;
 use crate::summary::{Outcome, ScenarioRecord, SecondSample, Summary};
 
 /// File names of the run plots with their alt text, in the order `summary.md` shows them.
@@ -141,9 +141,10 @@ fn run_end_ms(s: &Summary, records: &[ScenarioRecord]) -> f64 {
 
 /// The gateway's reloads on the run's clock, from the evidence's `reload_timeline`.
 fn gateway_reloads(s: &Summary) -> Option<GatewayReloads> {
-    let value = s.environment.as_ref()?.get("reload_timeline")?;
-    let timeline: ReloadTimeline = serde_json::from_value(value.clone()).ok()?;
-    timeline.reloads_since(&s.started_at)
+    s.environment
+        .as_ref()?
+        .gateway_timeline()?
+        .reloads_since(&s.started_at)
 }
 
 /// Counts of a record set by outcome: `(succeeded, failed, outstanding)`.

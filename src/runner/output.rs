@@ -157,8 +157,8 @@ pub fn verdict_block(s: &Summary, shown_dir: &Path) -> String {
     let image = s
         .environment
         .as_ref()
-        .and_then(|e| e.pointer("/gateway/image"))
-        .and_then(|v| v.as_str());
+        .and_then(|e| e.gateway.as_ref())
+        .and_then(|g| g.image.as_deref());
     let version = s.gateway.version.as_deref().unwrap_or("unknown");
     out.push_str(&format!(
         "gateway:     {}version {version} (from {})\n",

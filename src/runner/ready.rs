@@ -32,6 +32,7 @@ pub async fn connect_evidence(options: &RunOptions) -> Option<Evidence> {
         project,
         gateway_service: "gateway".into(),
         services: vec!["gateway".into(), "dashboard".into(), "redis".into()],
+        gateway_containers: Vec::new(),
     })
     .await?;
     // Container logs may echo secrets (a gateway printing its config): scrub them from evidence.

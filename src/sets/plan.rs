@@ -41,6 +41,8 @@ pub const KNOBS: &[(&str, &str, &str)] = &[
 
 /// Policies the dashboard serves before the load, unless INITIAL_POLICIES says otherwise.
 const DEFAULT_INITIAL_POLICIES: u64 = 80_400;
+/// Most gateway containers one compose stack may run (GATEWAYS): each is a full Tyk process.
+pub const MAX_GATEWAYS: u32 = 64;
 
 /// Options of `reload-repro set begin`.
 #[derive(Debug, Clone, clap::Args)]
@@ -89,14 +91,24 @@ pub struct Plan {
     pub compose_sha256: String,
     /// SHA-256 of `run/` (the gateway config).
     pub gateway_config_sha256: String,
+    /// Gateway containers per run (GATEWAYS; compose `--scale gateway=N`). Plans written
+    /// before the knob existed had one.
+    #[serde(default = "one_gateway")]
+    pub gateways: u32,
+}
+
+fn one_gateway() -> u32 {
+    1
 }
 
 /// The knobs checked by the runner's own parser, with the kit's defaults filled in.
 pub struct Knobs {
-    /// (name, value) in [`KNOBS`] order, then INITIAL_POLICIES.
+    /// (name, value) in [`KNOBS`] order, then INITIAL_POLICIES and GATEWAYS.
     pub values: Vec<(&'static str, String)>,
     /// The validated runner options.
     pub options: RunOptions,
+    /// Gateway containers per run (GATEWAYS, 1 to [`MAX_GATEWAYS`]).
+    pub gateways: u32,
 }
 
 /// Reads the knobs through `lookup` (the environment in production) and validates them.
@@ -143,7 +155,30 @@ pub fn read_knobs(lookup: impl Fn(&str) -> Option<String>, label: &str) -> anyho
             })?,
     };
     values.push(("INITIAL_POLICIES", initial_policies.to_string()));
-    Ok(Knobs { values, options })
+    let gateways = parse_gateways(lookup("GATEWAYS").filter(|v| !v.is_empty()).as_deref())?;
+    values.push(("GATEWAYS", gateways.to_string()));
+    Ok(Knobs {
+        values,
+        options,
+        gateways,
+    })
+}
+
+/// GATEWAYS: unset means 1; else a whole number from 1 to [`MAX_GATEWAYS`].
+pub fn parse_gateways(text: Option<&str>) -> anyhow::Result<u32> {
+    let Some(text) = text else {
+        return Ok(1);
+    };
+    text.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (1..=MAX_GATEWAYS).contains(n))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "GATEWAYS `{text}`: the number of gateway containers must be a whole number \
+                 from 1 to {MAX_GATEWAYS}, e.g. GATEWAYS=3"
+            )
+        })
 }
 
 /// The outer bound of one runner container: what the runner bounds itself to, plus slack.
@@ -304,6 +339,7 @@ pub fn begin(args: &BeginArgs, lookup: impl Fn(&str) -> Option<String>) -> anyho
         runs: Vec::new(),
         compose_sha256: compose_sha256.clone(),
         gateway_config_sha256: gateway_config_sha256.clone(),
+        gateways: knobs.gateways,
     };
     let set_dir = label_dir.join(&set_name);
     write_plan(&set_dir, &plan)?;
@@ -373,6 +409,10 @@ mod tests {
             ("RATE", "-3"),
             ("TRIGGER", "sometimes"),
             ("INITIAL_POLICIES", "many"),
+            ("GATEWAYS", "0"),
+            ("GATEWAYS", "65"),
+            ("GATEWAYS", "three"),
+            ("GATEWAYS", "-1"),
         ] {
             let err = read_knobs(env(&[(key, value)]), "x")
                 .err()
@@ -380,6 +420,37 @@ mod tests {
             let err = err.unwrap_or_default();
             assert!(err.contains(key), "{key}={value} gave: {err}");
         }
+    }
+
+    #[test]
+    fn gateways_default_to_one_and_are_kept_in_the_plan_lines() {
+        let one = read_knobs(env(&[("GATEWAYS", "")]), "x").unwrap();
+        assert_eq!(one.gateways, 1);
+        assert_eq!(one.values.last(), Some(&("GATEWAYS", "1".to_owned())));
+        let three = read_knobs(env(&[("GATEWAYS", " 3 ")]), "x").unwrap();
+        assert_eq!(three.gateways, 3);
+        assert_eq!(
+            read_knobs(env(&[("GATEWAYS", "64")]), "x")
+                .unwrap()
+                .gateways,
+            64
+        );
+        let err = parse_gateways(Some("0")).unwrap_err().to_string();
+        assert!(
+            err.contains("GATEWAYS `0`") && err.contains("1 to 64"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_plan_written_before_gateways_existed_reads_as_one_gateway() {
+        let old = serde_json::json!({
+            "label": "l", "created_at": "t", "set_name": "set-x", "gateway_image": null,
+            "stub_mode": "fixed", "expect": ["pass"], "runs_planned": 1, "runs": [],
+            "compose_sha256": "c", "gateway_config_sha256": "g"
+        });
+        let plan: Plan = serde_json::from_value(old).unwrap();
+        assert_eq!(plan.gateways, 1);
     }
 
     #[test]
@@ -409,8 +480,9 @@ mod tests {
             expect: "hang".into(),
             repo: repo.path().to_owned(),
         };
-        let text = begin(&args, env(&[("RUNS", "2")])).unwrap();
+        let text = begin(&args, env(&[("RUNS", "2"), ("GATEWAYS", "3")])).unwrap();
         assert!(text.contains("label=2.9.4\n"), "{text}");
+        assert!(text.contains("GATEWAYS=3\n"), "{text}");
         assert!(text.contains("runs=2\n"), "{text}");
         // sha256("a")
         assert!(text.contains(
@@ -422,6 +494,7 @@ mod tests {
             .unwrap();
         let plan = read_plan(Path::new(set_dir)).unwrap();
         assert_eq!(plan.expect, vec![Verdict::Hang]);
+        assert_eq!(plan.gateways, 3);
         assert!(plan.set_name.starts_with("set-"));
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod attempts;
 pub mod censored;
+pub mod environment;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod histogram;
@@ -13,4 +14,5 @@ pub mod render;
 pub mod set;
 pub mod stats;
 
+pub use environment::Environment;
 pub use model::*;

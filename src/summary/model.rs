@@ -50,7 +50,7 @@ pub struct Summary {
     pub files: RunFiles,
     /// Container evidence, present when the run went through `make repro` (compose).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub environment: Option<serde_json::Value>,
+    pub environment: Option<super::environment::Environment>,
     /// Time to usable over ALL scheduled scenarios, the unfinished ones censored at their wait
     /// (schema 2; absent in older summaries, where `diff` derives it).
     #[serde(default, skip_serializing_if = "Option::is_none")]

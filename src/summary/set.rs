@@ -73,31 +73,17 @@ pub struct RunIdentity {
 impl RunIdentity {
     /// The identity one run recorded: its gateway and the container evidence, when any.
     pub fn of(s: &Summary) -> RunIdentity {
-        // Read through JSON so this works whatever type `environment` has (its keys are fixed).
-        let env = serde_json::to_value(&s.environment).unwrap_or_default();
-        let text = |pointer: &str| {
-            env.pointer(pointer)
-                .and_then(|v| v.as_str())
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-        };
-        let digests = env
-            .pointer("/gateway/repo_digests")
-            .and_then(|v| v.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|d| d.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let env = s.environment.as_ref();
+        let gateway = env.and_then(|e| e.gateway.as_ref());
+        let text = |value: Option<&String>| value.filter(|v| !v.is_empty()).cloned();
         RunIdentity {
-            gateway_image: text("/gateway/image"),
-            gateway_image_id: text("/gateway/image_id"),
-            gateway_repo_digests: digests,
+            gateway_image: text(gateway.and_then(|g| g.image.as_ref())),
+            gateway_image_id: text(gateway.and_then(|g| g.image_id.as_ref())),
+            gateway_repo_digests: gateway.map(|g| g.repo_digests.clone()).unwrap_or_default(),
             gateway_version: s.gateway.version.clone(),
             is_stub: s.gateway.is_stub,
-            compose_sha256: text("/compose_sha256"),
-            gateway_config_sha256: text("/gateway_config_sha256"),
+            compose_sha256: text(env.and_then(|e| e.compose_sha256.as_ref())),
+            gateway_config_sha256: text(env.and_then(|e| e.gateway_config_sha256.as_ref())),
         }
     }
 }

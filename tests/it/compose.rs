@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use reload_repro::summary::{Summary, Verdict};
 
+mod fleet;
 mod sets;
 mod testcontainers_redis;
 
@@ -318,6 +319,11 @@ fn assert_evidence(run: &ScriptRun) {
         "the timeline shows reloads"
     );
     assert_eq!(env["errors"].as_array().map(Vec::len), Some(0), "{env}");
+    // GATEWAYS unset is one gateway, laid out as it always was.
+    assert!(env.get("gateways").is_none(), "{env}");
+    assert!(json.get("gateways").is_none() && json.get("fleet").is_none());
+    assert_eq!(env["logs"]["gateway"], "gateway.log.gz");
+    assert!(!dir.join("gateway-1.log.gz").exists());
 }
 
 #[test]

@@ -85,6 +85,7 @@ fn target(project: &str) -> EvidenceTarget {
         project: project.to_owned(),
         gateway_service: "gateway".to_owned(),
         services: vec!["gateway".into(), "dashboard".into(), "redis".into()],
+        gateway_containers: Vec::new(),
     }
 }
 
@@ -154,7 +155,8 @@ async fn check_evidence(project: &str, image: &str) {
     let sampler = evidence.start_sampling(Duration::from_secs(1));
     tokio::time::sleep(Duration::from_millis(3500)).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let json = evidence.finish(Some(sampler), dir.path()).await;
+    let json =
+        serde_json::to_value(evidence.finish(Some(sampler), dir.path()).await).expect("json");
 
     assert_eq!(json["gateway"]["image"], image);
     assert!(
@@ -237,7 +239,7 @@ async fn finish_reports_missing_containers_as_errors_instead_of_failing() {
         .expect("daemon reachable");
     assert!(evidence.last_log_lines("gateway", 5).await.is_err());
     let dir = tempfile::tempdir().expect("tempdir");
-    let json = evidence.finish(None, dir.path()).await;
+    let json = serde_json::to_value(evidence.finish(None, dir.path()).await).expect("json");
     assert_eq!(json["errors"].as_array().map(Vec::len), Some(3), "{json:#}");
     assert!(json["gateway_stats"].is_null());
     assert!(json["reload_timeline"].is_null());
@@ -302,7 +304,7 @@ async fn check_v294_log(project: &str) {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let json = evidence.finish(None, dir.path()).await;
+    let json = serde_json::to_value(evidence.finish(None, dir.path()).await).expect("json");
     let timeline = &json["reload_timeline"];
     assert_eq!(timeline["reloads_completed"], 5, "{timeline:#}");
     assert_eq!(timeline["policies_found_last"], 83_900);

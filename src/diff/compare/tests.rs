@@ -324,9 +324,15 @@ fn pass_to_unresponsive_is_regressed_and_counted_apart_from_hangs() {
 }
 
 fn with_image(mut s: Summary, digest: &str) -> Summary {
-    s.environment = Some(serde_json::json!({
-        "gateway": {"image": "tyk-gateway:pr", "image_id": "sha256:local", "repo_digests": [digest]}
-    }));
+    s.environment = Some(crate::summary::Environment {
+        gateway: Some(crate::summary::environment::ServiceEvidence {
+            image: Some("tyk-gateway:pr".into()),
+            image_id: Some("sha256:local".into()),
+            repo_digests: vec![digest.into()],
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
     s
 }
 

@@ -204,10 +204,16 @@ fn write_mixed_builds(label: &Path) {
         let dir = label.join(ts);
         fs::create_dir_all(&dir).unwrap();
         let mut s = sample_summary();
-        s.environment = Some(serde_json::json!({
-            "gateway": {"image": "tyk:pr", "image_id": image_id, "repo_digests": []},
-            "compose_sha256": "c", "gateway_config_sha256": "g"
-        }));
+        s.environment = Some(crate::summary::Environment {
+            gateway: Some(crate::summary::environment::ServiceEvidence {
+                image: Some("tyk:pr".into()),
+                image_id: Some(image_id.into()),
+                ..Default::default()
+            }),
+            compose_sha256: Some("c".into()),
+            gateway_config_sha256: Some("g".into()),
+            ..Default::default()
+        });
         fs::write(dir.join("summary.json"), serde_json::to_vec(&s).unwrap()).unwrap();
     }
 }

@@ -20,7 +20,8 @@ pub async fn write_run(
     if let Some(evidence) = evidence {
         let sampler = finished.sampler.take();
         let environment = evidence.finish(sampler, &dir.path).await;
-        fill_version_from_evidence(&mut finished.summary.gateway, &environment);
+        let as_json = serde_json::to_value(&environment).unwrap_or_default();
+        fill_version_from_evidence(&mut finished.summary.gateway, &as_json);
         finished.summary.environment = Some(environment);
     }
     if !dir.path.join("scenarios.jsonl.partial").exists()

@@ -358,8 +358,13 @@ mod schema_tests {
             serde_json::from_str(&std::fs::read_to_string(schema_path()).unwrap()).unwrap();
         let validator = jsonschema::validator_for(&schema).unwrap();
         let mut summary = super::sample_summary();
-        summary.environment =
-            Some(serde_json::json!({"gateway_image": "tykio/tyk-gateway:v2.9.4"}));
+        summary.environment = Some(crate::summary::Environment {
+            gateway: Some(crate::summary::environment::ServiceEvidence {
+                image: Some("tykio/tyk-gateway:v2.9.4".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
         let instance = serde_json::to_value(&summary).unwrap();
         let errors: Vec<String> = validator
             .iter_errors(&instance)
