@@ -112,6 +112,7 @@ fn summary(label: &str, scale: f64, seed: u64) -> Summary {
         environment: None,
         time_to_usable: None,
         attempts: None,
+        shard: None,
     }
 }
 

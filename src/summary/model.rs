@@ -57,6 +57,21 @@ pub struct Summary {
     /// Outcomes of key-creation and trigger attempts by class (schema 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempts: Option<AttemptStats>,
+    /// The part of a sharded run (`run --shard K/N`) this run drove; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
+}
+
+/// One runner's part of a sharded run: it drove the scenarios with `seq mod count == index`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShardInfo {
+    /// K (0-based).
+    pub index: u64,
+    /// N, the shards of the run.
+    pub count: u64,
+    /// `--run-id`, shared by every shard of the run.
+    pub run_id: String,
 }
 
 /// Time to usable over every scheduled scenario: a censored empirical CDF.

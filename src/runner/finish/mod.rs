@@ -160,6 +160,7 @@ impl RunContext {
             environment: None,
             time_to_usable: None,
             attempts: None,
+            shard: self.options.shard.as_ref().map(super::shard::Shard::info),
         }
     }
 

@@ -111,6 +111,7 @@ pub(crate) fn sample_summary() -> Summary {
         environment: None,
         time_to_usable: None,
         attempts: None,
+        shard: None,
     }
 }
 
