@@ -70,6 +70,7 @@ pub async fn run_scenario(
         success_ms: None,
         outcome: Outcome::Outstanding,
         last_error: None,
+        gateways: Vec::new(),
     };
     let mut heard = true;
     let outcome = drive(&ctx, seq, scheduled, &mut record, &mut heard).await;

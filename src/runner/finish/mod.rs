@@ -160,6 +160,8 @@ impl RunContext {
             environment: None,
             time_to_usable: None,
             attempts: None,
+            gateways: Vec::new(),
+            fleet: None,
             shard: self.options.shard.as_ref().map(super::shard::Shard::info),
         }
     }
