@@ -8,6 +8,7 @@ mod evidence;
 mod faults;
 mod fuzz;
 mod run;
+mod shard;
 mod stub;
 mod support;
 mod workflow;
