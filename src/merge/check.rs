@@ -78,6 +78,17 @@ pub fn check_shards(runs: Vec<ShardRun>) -> Result<Vec<ShardRun>, String> {
                 run.name()
             ));
         }
+        let urls = |s: &Summary| s.gateways.iter().map(|g| g.url.clone()).collect::<Vec<_>>();
+        if urls(&run.summary) != urls(&first.summary) {
+            return Err(format!(
+                "different gateways: {} measured [{}], {} measured [{}]; merge only shards of \
+                 one fleet",
+                first.dir.display(),
+                urls(&first.summary).join(", "),
+                run.dir.display(),
+                urls(&run.summary).join(", ")
+            ));
+        }
         if comparable(&run.summary.config) != comparable(&first.summary.config) {
             return Err(format!(
                 "different scenario configurations (rate, duration, trigger, deadline, backoff, \

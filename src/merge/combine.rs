@@ -9,11 +9,13 @@
 //! - reload statistics come from the shared mock: the shard that finished last saw the most
 //!   of it, so its block is taken, with runner-counted triggers (`reload`/`group`) added up
 //!   and the last fetch re-measured against the run's last add;
-//! - the verdict is [`super::verdict::merged_verdict`].
+//! - the verdict is [`super::verdict::merged_verdict`];
+//! - fleet runs: `gateways` and `fleet` are [`super::fleet::merge_fleet`]'s.
 
 use hdrhistogram::Histogram;
 
 use super::check::ShardRun;
+use super::fleet::{FleetFold, FleetShard, merge_fleet};
 use super::verdict::{ShardOutcome, merged_verdict};
 use crate::runner::record::{Collected, MAX_UNFINISHED_ROWS};
 use crate::summary::censored::{time_to_usable, waits_from_scheduled_us, weighted_ms_from_us};
@@ -32,6 +34,8 @@ pub struct ShardData {
     pub collected: Collected,
     /// Start lags of its records, microseconds.
     pub lag_us: Histogram<u64>,
+    /// Its records' per-gateway outcomes (fleet runs).
+    pub fleet: FleetFold,
 }
 
 /// The merged summary and the companions its files need.
@@ -122,6 +126,15 @@ pub fn combine(shards: &[ShardData]) -> Merged {
         out.reloads.last_fetch_after_last_add_s = Some(after + (own - all) / 1_000.0);
     }
     out.attempts = attempts(&summaries, latest, runner_counted);
+    let fleet_shards: Vec<FleetShard<'_>> = shards
+        .iter()
+        .map(|s| FleetShard {
+            summary: &s.run.summary,
+            fold: &s.fleet,
+            end_ms: end_of_run_ms(&s.run.summary, &s.collected.censored_scheduled_us),
+        })
+        .collect();
+    (out.gateways, out.fleet) = merge_fleet(&fleet_shards, out.scenarios.scheduled, latest);
 
     let outcomes: Vec<ShardOutcome> = summaries
         .iter()

@@ -10,6 +10,7 @@
 
 pub mod check;
 pub mod combine;
+pub mod fleet;
 pub mod verdict;
 
 use std::fs::{self, File};
@@ -142,11 +143,12 @@ fn write_merged(tmp: &Path, runs: Vec<ShardRun>) -> anyhow::Result<crate::summar
     let mut writer = BufWriter::with_capacity(256 * 1024, file);
     let mut shards = Vec::new();
     for run in runs {
-        let (collected, lag_us) = fold_records(&run, &mut writer)?;
+        let (collected, lag_us, fleet) = fold_records(&run, &mut writer)?;
         shards.push(ShardData {
             run,
             collected,
             lag_us,
+            fleet,
         });
     }
     writer
@@ -180,12 +182,14 @@ fn fold_records(
 ) -> anyhow::Result<(
     crate::runner::record::Collected,
     hdrhistogram::Histogram<u64>,
+    self::fleet::FleetFold,
 )> {
     let path = scenarios_path(run).map_err(|e| anyhow::anyhow!("merge refused: {e}"))?;
     let info = run.info();
     let file = File::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut collector = Collector::new(&mut *writer, run.summary.scenarios.scheduled);
     let mut lag_us = crate::summary::histogram::new_latency_histogram();
+    let mut fleet = self::fleet::FleetFold::new(run.summary.gateways.len());
     for (n, line) in BufReader::new(file).lines().enumerate() {
         let line = line.with_context(|| format!("cannot read {}", path.display()))?;
         if line.trim().is_empty() {
@@ -213,13 +217,14 @@ fn fold_records(
         }
         let us = (record.lag_ms.max(0.0) * 1000.0).round() as u64;
         lag_us.saturating_record(us.clamp(1, lag_us.high()));
+        fleet.push(&record);
         collector.push(record);
     }
     let (collected, _) = collector.finish();
     if let Some(e) = &collected.write_error {
         anyhow::bail!("cannot write the merged scenarios.jsonl: {e}");
     }
-    Ok((collected, lag_us))
+    Ok((collected, lag_us, fleet))
 }
 
 #[cfg(test)]

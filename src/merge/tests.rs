@@ -296,3 +296,131 @@ fn refused_merges_write_nothing() {
         .collect();
     assert!(leftovers.is_empty(), "temporary directory removed");
 }
+
+fn on_gateway(ms: Option<f64>) -> crate::summary::GatewayScenario {
+    crate::summary::GatewayScenario {
+        attempts: 1,
+        success_ms: ms,
+        outcome: if ms.is_some() {
+            Outcome::Success
+        } else {
+            Outcome::Outstanding
+        },
+        last_failure_ms: None,
+        last_error: None,
+    }
+}
+
+fn gateway_result(
+    url: &str,
+    verdict: Verdict,
+    succeeded: u64,
+    scheduled: u64,
+) -> crate::summary::GatewayResult {
+    crate::summary::GatewayResult {
+        url: url.into(),
+        container: None,
+        verdict,
+        reason: format!("{url} {}", verdict.as_str()),
+        scenarios: ScenarioCounts {
+            scheduled,
+            started: scheduled,
+            succeeded,
+            failed: 0,
+            outstanding: scheduled - succeeded,
+        },
+        latency_ms: crate::summary::LatencyStats::default(),
+        time_to_usable: crate::summary::censored::time_to_usable(&[], &[], 0),
+        key_creations: crate::summary::AttemptCounts::default(),
+    }
+}
+
+#[test]
+fn fleet_shards_merge_per_gateway_from_the_records_and_name_the_losing_gateway_per_shard() {
+    let root = tempfile::tempdir().unwrap();
+    // Shard 0: both gateways get every key. Shard 1: gateway 2 loses seq 3.
+    let fleet_record = |seq: u64, g2: Option<f64>| {
+        let both = g2.is_some();
+        ScenarioRecord {
+            gateways: vec![on_gateway(Some(10.0)), on_gateway(g2)],
+            ..record(
+                seq,
+                if both {
+                    Outcome::Success
+                } else {
+                    Outcome::Outstanding
+                },
+                both.then_some(g2.unwrap_or(0.0)),
+            )
+        }
+    };
+    let a = vec![fleet_record(0, Some(30.0)), fleet_record(2, Some(50.0))];
+    let b = vec![fleet_record(1, Some(20.0)), fleet_record(3, None)];
+    let dirs = vec![
+        write_shard(root.path(), 0, 2, "f", &a),
+        write_shard(root.path(), 1, 2, "f", &b),
+    ];
+    for (k, dir) in dirs.iter().enumerate() {
+        let path = dir.join("summary.json");
+        let mut s: Summary =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let lost = k == 1;
+        s.gateways = vec![
+            gateway_result("http://g1", Verdict::Pass, 2, 2),
+            gateway_result(
+                "http://g2",
+                if lost { Verdict::Hang } else { Verdict::Pass },
+                2 - lost as u64,
+                2,
+            ),
+        ];
+        s.fleet = Some(crate::summary::FleetStats {
+            gateways: 2,
+            usable_everywhere: 2 - lost as u64,
+            share_usable_everywhere: 0.0,
+            first_ms: Default::default(),
+            median_ms: Default::default(),
+            last_ms: Default::default(),
+            spread_ms: Default::default(),
+            fetches_by_node: Vec::new(),
+        });
+        std::fs::write(&path, serde_json::to_string(&s).unwrap()).unwrap();
+    }
+    let s = merge(&root.path().join("m"), &dirs).unwrap();
+    assert_eq!(s.gateways.len(), 2);
+    let (g1, g2) = (&s.gateways[0], &s.gateways[1]);
+    assert_eq!(g1.verdict, Verdict::Pass, "{}", g1.reason);
+    assert_eq!((g1.scenarios.succeeded, g1.latency_ms.count), (4, 4));
+    assert_eq!(g2.verdict, Verdict::Hang);
+    assert!(
+        g2.reason.starts_with("shard 1/2 ended hang: http://g2"),
+        "{}",
+        g2.reason
+    );
+    assert_eq!(
+        (g2.time_to_usable.usable, g2.time_to_usable.censored),
+        (3, 1)
+    );
+    let fleet = s.fleet.unwrap();
+    assert_eq!(fleet.usable_everywhere, 3);
+    assert!((fleet.share_usable_everywhere - 0.75).abs() < 1e-9);
+    assert_eq!(fleet.spread_ms.count, 3);
+    // Spreads 20, 40 and 10 ms: the largest is 40.
+    assert!(
+        (fleet.spread_ms.max.unwrap() - 40.0).abs() < 0.1,
+        "{:?}",
+        fleet.spread_ms
+    );
+
+    // Shards of different fleets are refused.
+    let path = dirs[1].join("summary.json");
+    let mut other: Summary =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    other.gateways[1].url = "http://elsewhere".into();
+    std::fs::write(&path, serde_json::to_string(&other).unwrap()).unwrap();
+    let text = format!("{:#}", merge(&root.path().join("m2"), &dirs).unwrap_err());
+    assert!(
+        text.contains("different gateways") && text.contains("http://elsewhere"),
+        "{text}"
+    );
+}
