@@ -55,6 +55,12 @@ pub fn combine(shards: &[ShardData]) -> Merged {
         .max_by(|&a, &b| summaries[a].finished_at.cmp(&summaries[b].finished_at))
         .unwrap_or(0);
     let mut out = summaries[0].clone();
+    // Shards labelled alike keep the label; otherwise the run id names the merged run.
+    if summaries.iter().any(|s| s.label != out.label)
+        && let Some(info) = &out.shard
+    {
+        out.label = info.run_id.clone();
+    }
     out.shard = None;
     out.environment = None;
     out.files = RunFiles::default();

@@ -219,6 +219,7 @@ fn merged_counts_add_up_and_latency_comes_from_the_merged_records() {
     assert_eq!(s.top.len(), 10);
     assert_eq!(s.top[0].index, 1009);
     assert!(s.shard.is_none());
+    assert_eq!(s.label, "2.9.4", "shards labelled alike keep the label");
     let lines = std::fs::read_to_string(out.join("scenarios.jsonl")).unwrap();
     assert_eq!(lines.lines().count(), 10);
     for file in ["summary.json", "summary.md", "report.txt", "fetches.json"] {

@@ -92,6 +92,10 @@ async fn two_shards_merged_give_the_totals_and_verdict_of_one_runner() {
     let merged = merge(&merged_dir, &dirs).await;
     assert_eq!(merged.status.code(), Some(0), "{}", text(&merged));
     let m = read_summary(&merged_dir);
+    assert_eq!(
+        m.label, "it-1",
+        "differently labelled shards: the run id names the merge"
+    );
     let seqs: std::collections::BTreeSet<u64> =
         std::fs::read_to_string(merged_dir.join("scenarios.jsonl"))
             .unwrap()
