@@ -173,3 +173,21 @@ async fn merge_refuses_shards_of_different_runs_and_writes_nothing() {
     assert_eq!(c.verdict, Verdict::InfraError);
     assert!(c.reason.contains("already started"), "{}", c.reason);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_whose_partner_never_comes_ends_in_infra_error_naming_the_missing_shard() {
+    let out = tempfile::tempdir().unwrap();
+    let stack = Stack::start(&[], STUB).await;
+    let alone = run_process(
+        &stack,
+        out.path(),
+        "alone",
+        &["--shard", "0/2", "--run-id", "lonely", "--wait-ready", "3s"],
+    )
+    .await;
+    assert_eq!(alone.status.code(), Some(2), "{}", text(&alone));
+    let s = read_summary(&latest(out.path(), "alone"));
+    assert_eq!(s.verdict, Verdict::InfraError);
+    assert!(s.reason.contains("shard(s) 1/2"), "{}", s.reason);
+    assert_eq!(s.scenarios.started, 0, "no load without the common start");
+}
