@@ -4,13 +4,14 @@
 //! Flow: read every `summary.json` → refuse ([`check`]) anything but all N shards of one run id
 //! with one configuration → stream each shard's `scenarios.jsonl` through the runner's own
 //! collector into the merged `scenarios.jsonl` → [`combine`] → write `summary.json`,
-//! `summary.md`, `report.txt` and the latest shard's `fetches.json`. The files are written into
+//! `summary.md`, `report.txt`, the plots and the latest shard's `fetches.json`. The files are written into
 //! a temporary sibling of DIR and moved into place at the end: a refusal or an error leaves
 //! nothing at DIR. Exit status: 0 merged (whatever the merged verdict), 2 refused or error.
 
 pub mod check;
 pub mod combine;
 pub mod fleet;
+pub mod plots;
 pub mod verdict;
 
 use std::fs::{self, File};
@@ -163,6 +164,11 @@ fn write_merged(tmp: &Path, runs: Vec<ShardRun>) -> anyhow::Result<crate::summar
     let fetches = shards[latest].run.dir.join(&summary.files.fetches);
     let fetch_log = fs::read(&fetches).unwrap_or_else(|_| b"[]".to_vec());
     write_atomic(&tmp.join("fetches.json"), &fetch_log)?;
+    let plot_points: Vec<ScenarioRecord> = shards
+        .iter()
+        .flat_map(|s| s.collected.plot_points.iter().cloned())
+        .collect();
+    self::plots::write_plots(tmp, &summary, &plot_points, &fetch_log);
     let report = crate::runner::record::report_txt(&merged_path, &summary, &unfinished);
     write_atomic(&tmp.join("report.txt"), report.as_bytes())?;
     let markdown = crate::summary::render::render_markdown(&summary);

@@ -222,7 +222,13 @@ fn merged_counts_add_up_and_latency_comes_from_the_merged_records() {
     assert_eq!(s.label, "2.9.4", "shards labelled alike keep the label");
     let lines = std::fs::read_to_string(out.join("scenarios.jsonl")).unwrap();
     assert_eq!(lines.lines().count(), 10);
-    for file in ["summary.json", "summary.md", "report.txt", "fetches.json"] {
+    for file in [
+        "summary.json",
+        "summary.md",
+        "report.txt",
+        "fetches.json",
+        "report.html",
+    ] {
         assert!(out.join(file).is_file(), "{file}");
     }
     // A second merge into the same, now full, directory is refused.
