@@ -15,8 +15,10 @@
 use hdrhistogram::Histogram;
 
 use super::check::ShardRun;
-use super::fleet::{FleetFold, FleetShard, merge_fleet};
+use super::fleet::{FleetShard, merge_fleet};
 use super::verdict::{ShardOutcome, merged_verdict};
+use crate::protocol::FetchRecord;
+use crate::runner::record::fleet::FleetCollected;
 use crate::runner::record::{Collected, MAX_UNFINISHED_ROWS};
 use crate::summary::censored::{time_to_usable, waits_from_scheduled_us, weighted_ms_from_us};
 use crate::summary::histogram::merge_histograms;
@@ -34,8 +36,8 @@ pub struct ShardData {
     pub collected: Collected,
     /// Start lags of its records, microseconds.
     pub lag_us: Histogram<u64>,
-    /// Its records' per-gateway outcomes (fleet runs).
-    pub fleet: FleetFold,
+    /// Its records folded per gateway by the runner's fleet collector (fleet runs).
+    pub fleet: Option<FleetCollected>,
 }
 
 /// The merged summary and the companions its files need.
@@ -44,16 +46,23 @@ pub struct Merged {
     pub summary: Summary,
     /// Unfinished rows for `report.txt`.
     pub unfinished: Vec<TopRow>,
-    /// Index (into the shards) of the one whose mock-side data was taken.
-    pub latest: usize,
 }
 
-/// Merges `shards` (ordered by shard index, at least one).
-pub fn combine(shards: &[ShardData]) -> Merged {
+/// The shard that finished last: its view of the shared mock covers the most of the run.
+pub fn latest_shard(shards: &[ShardData]) -> usize {
+    (0..shards.len())
+        .max_by(|&a, &b| {
+            let at = |i: usize| &shards[i].run.summary.finished_at;
+            at(a).cmp(at(b))
+        })
+        .unwrap_or(0)
+}
+
+/// Merges `shards` (ordered by shard index, at least one); `fetches` is the fetch log of the
+/// [`latest_shard`].
+pub fn combine(shards: &[ShardData], fetches: &[FetchRecord]) -> Merged {
     let summaries: Vec<&Summary> = shards.iter().map(|s| &s.run.summary).collect();
-    let latest = (0..shards.len())
-        .max_by(|&a, &b| summaries[a].finished_at.cmp(&summaries[b].finished_at))
-        .unwrap_or(0);
+    let latest = latest_shard(shards);
     let mut out = summaries[0].clone();
     // Shards labelled alike keep the label; otherwise the run id names the merged run.
     if summaries.iter().any(|s| s.label != out.label)
@@ -136,11 +145,11 @@ pub fn combine(shards: &[ShardData]) -> Merged {
         .iter()
         .map(|s| FleetShard {
             summary: &s.run.summary,
-            fold: &s.fleet,
+            fleet: s.fleet.as_ref(),
             end_ms: end_of_run_ms(&s.run.summary, &s.collected.censored_scheduled_us),
         })
         .collect();
-    (out.gateways, out.fleet) = merge_fleet(&fleet_shards, out.scenarios.scheduled, latest);
+    (out.gateways, out.fleet) = merge_fleet(&fleet_shards, out.scenarios.scheduled, fetches);
 
     let outcomes: Vec<ShardOutcome> = summaries
         .iter()
@@ -170,7 +179,6 @@ pub fn combine(shards: &[ShardData]) -> Merged {
     Merged {
         summary: out,
         unfinished,
-        latest,
     }
 }
 

@@ -156,19 +156,21 @@ fn write_merged(tmp: &Path, runs: Vec<ShardRun>) -> anyhow::Result<crate::summar
         .flush()
         .with_context(|| format!("cannot write {}", merged_path.display()))?;
     drop(writer);
+    let latest = &shards[self::combine::latest_shard(&shards)].run;
+    let fetch_log =
+        fs::read(latest.dir.join(&latest.summary.files.fetches)).unwrap_or_else(|_| b"[]".to_vec());
+    let fetches: Vec<crate::protocol::FetchRecord> =
+        serde_json::from_slice(&fetch_log).unwrap_or_default();
     let Merged {
         summary,
         unfinished,
-        latest,
-    } = combine(&shards);
-    let fetches = shards[latest].run.dir.join(&summary.files.fetches);
-    let fetch_log = fs::read(&fetches).unwrap_or_else(|_| b"[]".to_vec());
+    } = combine(&shards, &fetches);
     write_atomic(&tmp.join("fetches.json"), &fetch_log)?;
     let plot_points: Vec<ScenarioRecord> = shards
         .iter()
         .flat_map(|s| s.collected.plot_points.iter().cloned())
         .collect();
-    self::plots::write_plots(tmp, &summary, &plot_points, &fetch_log);
+    self::plots::write_plots(tmp, &summary, &plot_points, &fetches);
     let report = crate::runner::record::report_txt(&merged_path, &summary, &unfinished);
     write_atomic(&tmp.join("report.txt"), report.as_bytes())?;
     let markdown = crate::summary::render::render_markdown(&summary);
@@ -188,14 +190,17 @@ fn fold_records(
 ) -> anyhow::Result<(
     crate::runner::record::Collected,
     hdrhistogram::Histogram<u64>,
-    self::fleet::FleetFold,
+    Option<crate::runner::record::fleet::FleetCollected>,
 )> {
     let path = scenarios_path(run).map_err(|e| anyhow::anyhow!("merge refused: {e}"))?;
     let info = run.info();
     let file = File::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut collector = Collector::new(&mut *writer, run.summary.scenarios.scheduled);
     let mut lag_us = crate::summary::histogram::new_latency_histogram();
-    let mut fleet = self::fleet::FleetFold::new(run.summary.gateways.len());
+    let mut fleet = crate::runner::record::fleet::FleetCollector::new(
+        run.summary.gateways.len(),
+        run.summary.scenarios.scheduled,
+    );
     for (n, line) in BufReader::new(file).lines().enumerate() {
         let line = line.with_context(|| format!("cannot read {}", path.display()))?;
         if line.trim().is_empty() {
@@ -223,14 +228,16 @@ fn fold_records(
         }
         let us = (record.lag_ms.max(0.0) * 1000.0).round() as u64;
         lag_us.saturating_record(us.clamp(1, lag_us.high()));
-        fleet.push(&record);
+        if let Some(fleet) = fleet.as_mut() {
+            fleet.push(&record);
+        }
         collector.push(record);
     }
     let (collected, _) = collector.finish();
     if let Some(e) = &collected.write_error {
         anyhow::bail!("cannot write the merged scenarios.jsonl: {e}");
     }
-    Ok((collected, lag_us, fleet))
+    Ok((collected, lag_us, fleet.map(|f| f.finish())))
 }
 
 #[cfg(test)]

@@ -7,10 +7,14 @@ use crate::protocol::FetchRecord;
 use crate::summary::{ScenarioRecord, Summary};
 
 /// Writes every plot file into `dir`; a plot that cannot be drawn is logged and skipped.
-pub fn write_plots(dir: &Path, summary: &Summary, records: &[ScenarioRecord], fetch_log: &[u8]) {
+pub fn write_plots(
+    dir: &Path,
+    summary: &Summary,
+    records: &[ScenarioRecord],
+    fetches: &[FetchRecord],
+) {
     let origin_ms = chrono::DateTime::parse_from_rfc3339(&summary.started_at)
         .map_or(0, |t| t.timestamp_millis().max(0) as u64);
-    let fetches: Vec<FetchRecord> = serde_json::from_slice(fetch_log).unwrap_or_default();
     let fetch_offsets_s: Vec<f64> = fetches
         .iter()
         .filter(|f| f.authorized && f.received_at_ms >= origin_ms)
