@@ -191,3 +191,63 @@ async fn a_shard_whose_partner_never_comes_ends_in_infra_error_naming_the_missin
     assert!(s.reason.contains("shard(s) 1/2"), "{}", s.reason);
     assert_eq!(s.scenarios.started, 0, "no load without the common start");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_shards_of_a_two_gateway_fleet_merge_per_gateway_and_fleet_results() {
+    use super::support::TestRedis;
+    use super::support::stack::{start_dashboard, start_stub};
+    const HEALTHY: &[&str] = &[
+        "--reload-mode",
+        "fixed",
+        "--reload-cost-ms",
+        "100",
+        "--per-policy-cost-us",
+        "0",
+        "--reload-work",
+        "sleep",
+    ];
+    let redis = TestRedis::start();
+    let dashboard = start_dashboard(&redis.url, &[]).await.expect("mock starts");
+    let g1 = start_stub(&redis.url, &dashboard.url, HEALTHY)
+        .await
+        .expect("stub 1");
+    let g2 = start_stub(&redis.url, &dashboard.url, HEALTHY)
+        .await
+        .expect("stub 2");
+    let out = tempfile::tempdir().unwrap();
+    let shard = |k: &'static str, label: &'static str| {
+        let mut command = bin();
+        command
+            .arg("run")
+            .args(["--gateway", &g1.url, "--gateway", &g2.url])
+            .args(["--dashboard", &dashboard.url, "--quiet", "--label", label])
+            .arg("--out")
+            .arg(out.path())
+            .args(LOAD)
+            .args(["--shard", k, "--run-id", "fleet-1"])
+            .kill_on_drop(true);
+        async move { command.output().await.expect("the runner starts") }
+    };
+    let (a, b) = tokio::join!(shard("0/2", "f0"), shard("1/2", "f1"));
+    assert_eq!(a.status.code(), Some(0), "{}", text(&a));
+    assert_eq!(b.status.code(), Some(0), "{}", text(&b));
+    let dirs = vec![latest(out.path(), "f0"), latest(out.path(), "f1")];
+    let merged_dir = out.path().join("merged");
+    let merged = merge(&merged_dir, &dirs).await;
+    assert_eq!(merged.status.code(), Some(0), "{}", text(&merged));
+    let m = read_summary(&merged_dir);
+    assert_eq!(m.verdict, Verdict::Pass, "{}", m.reason);
+    assert_eq!(m.gateways.len(), 2);
+    for g in &m.gateways {
+        assert_eq!(g.verdict, Verdict::Pass, "{}", g.reason);
+        assert_eq!((g.scenarios.scheduled, g.scenarios.succeeded), (200, 200));
+        assert_eq!(g.latency_ms.count, 200);
+    }
+    assert_eq!(
+        (m.gateways[0].url.as_str(), m.gateways[1].url.as_str()),
+        (g1.url.as_str(), g2.url.as_str())
+    );
+    let fleet = m.fleet.expect("a fleet block");
+    assert_eq!(fleet.usable_everywhere, 200);
+    assert_eq!(fleet.spread_ms.count, 200);
+}
