@@ -157,6 +157,18 @@ async fn one_gateway_losing_triggers_makes_the_fleet_hang_and_only_it_is_named()
         assert_eq!(r.outcome == Outcome::Success, all, "seq {}", r.seq);
     }
     assert_eq!(read_summary(&dir.path), summary);
+
+    // summary.md has a row per gateway with its own verdict.
+    let md = std::fs::read_to_string(dir.path.join("summary.md")).unwrap();
+    assert!(md.contains("## Per gateway"), "{md}");
+    let row = |url: &str| {
+        md.lines()
+            .find(|l| l.contains(&format!("`{url}`")) && l.starts_with('|'))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(row(urls[1]).contains("| hang |"), "{md}");
+    assert!(row(urls[0]).contains("| pass |"), "{md}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
