@@ -115,6 +115,7 @@ fn summary(label: &str, scale: f64, seed: u64) -> Summary {
         attempts: None,
         gateways: Vec::new(),
         fleet: None,
+        shard: None,
     }
 }
 

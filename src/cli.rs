@@ -36,6 +36,7 @@ const EXIT_CODES: &str = concat!(
     "  (hang, unresponsive)   2 the kit could not measure (infra_error, bad options, no image)\n",
     "  130 / 143 interrupted (SIGINT / SIGTERM)\n",
     "Exit status of diff: 0 improved or no change, 1 regressed, 3 inconclusive, 2 error.\n",
+    "Exit status of merge: 0 merged, 2 refused or error.\n",
     "GNU make turns every failure into 2: call scripts/repro.sh and scripts/diff.sh for these."
 );
 
@@ -56,7 +57,17 @@ pub enum Command {
     Diff(crate::diff::DiffArgs),
     /// The steps of a set of runs (begin, add, finish), as scripts/repro.sh calls them.
     Set(crate::sets::SetArgs),
+    /// Merge the run directories of the shards of one `run --shard K/N` run into one.
+    #[command(after_help = MERGE_EXIT_CODES)]
+    Merge(crate::merge::MergeArgs),
 }
+
+/// `merge --help`: its exit statuses.
+const MERGE_EXIT_CODES: &str = concat!(
+    "Exit status of merge: 0 merged (whatever the merged verdict: read it in\n",
+    "DIR/summary.json); 2 refused (not every shard of one run id, different configurations,\n",
+    "a non-shard run, a non-empty --out) or error, and nothing is written."
+);
 
 /// Parses the command line and runs the chosen subcommand.
 pub fn main() -> anyhow::Result<ExitCode> {
@@ -72,6 +83,7 @@ pub fn main() -> anyhow::Result<ExitCode> {
             // The diff is pure data in, data out: it runs synchronously.
             Command::Diff(args) => crate::diff::main(args),
             Command::Set(args) => crate::sets::main(args),
+            Command::Merge(args) => crate::merge::main(args),
         }
     })
 }

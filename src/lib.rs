@@ -8,6 +8,7 @@
 //! - [`diff`]: comparison of two sets of runs (pure data).
 //! - [`evidence`]: container logs, image ids and stats collected through the Docker API.
 //! - [`plot`]: SVG plots of runs.
+//! - [`merge`]: the shards of one sharded run combined into one run directory.
 //! - [`sets`]: run sets: the decisions around a series of runs (`reload-repro set`).
 //! - [`protocol`]: wire facts shared by all of them.
 //! - [`cli`], [`telemetry`], [`shutdown`]: shared plumbing.
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod dashboard;
 pub mod diff;
 pub mod evidence;
+pub mod merge;
 pub mod plot;
 pub mod protocol;
 pub mod runner;

@@ -10,6 +10,7 @@ pub mod nonces;
 pub mod notify;
 pub mod pool;
 pub mod routes;
+pub mod start;
 pub mod state;
 
 use std::fmt;

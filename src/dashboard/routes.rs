@@ -37,6 +37,7 @@ pub fn app(state: DashboardState) -> Router {
         .route("/repro/fetches", get(list_fetches))
         .route("/repro/stats", get(show_stats))
         .route("/repro/reset", post(reset_pool))
+        .route("/repro/start", super::start::route())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_admin_token,

@@ -25,6 +25,7 @@ pub mod recheck;
 pub mod record;
 pub mod scenario;
 pub mod schedule;
+pub mod shard;
 pub mod stop;
 pub mod verdict;
 pub mod watch;
@@ -223,9 +224,15 @@ async fn drive_load(
 
     let cancel = CancellationToken::new();
     let stop = Arc::new(StopSignal::new(cancel.clone()));
-    // A little lead so the first start is not already late.
-    let origin = Instant::now() + Duration::from_millis(20);
-    let origin_unix_ms = unix_ms(SystemTime::now()) + 20;
+    // A little lead so the first start is not already late; shards agree on it via the mock.
+    let (origin, origin_unix_ms) = shard::agree_origin(
+        options.shard.as_ref(),
+        &options.dashboard,
+        options.admin_token.as_deref(),
+        options.wait_ready,
+    )
+    .await?;
+    let part = shard::plan(options.shard.as_ref());
     let horizon = options.duration + options.deadline + Duration::from_secs(30);
     let timeline = Arc::new(Timeline::new(origin, horizon.as_secs() as usize + 1));
     let scenario_ctx = Arc::new(ScenarioContext {
@@ -273,15 +280,17 @@ async fn drive_load(
         let cancel = cancel.clone();
         let counters = counters.clone();
         let timeline = timeline.clone();
-        let rate = options.rate;
+        let (own_origin, rate) = part.schedule(origin, options.rate);
+        let part = part.clone();
         tokio::spawn(async move {
             let report = schedule::run_schedule_on_own_thread(
-                origin.into(),
+                own_origin.into(),
                 rate,
                 scheduled,
                 LATE_THRESHOLD,
                 cancel,
-                move |seq, at, lag| {
+                move |j, at, lag| {
+                    let seq = part.seq(j);
                     let at = at.into_std();
                     counters
                         .started
@@ -312,7 +321,7 @@ async fn drive_load(
             .collect(),
         baseline: baseline.clone(),
         scheduled,
-        rate: options.rate,
+        rate: part.schedule(origin, options.rate).1,
         schedule_done: done_rx,
         rules: decide::StopRules::new(options.deadline, options.stall_timeout),
         origin,

@@ -212,6 +212,14 @@ pub struct RunArgs {
     /// can open.
     #[arg(long, env = "REPRO_HOST_OUT", hide = true)]
     pub host_out: Option<PathBuf>,
+    /// Drive every N-th scenario of the schedule: `K/N` drives the scenarios with
+    /// seq mod N = K, at their single-runner instants (start agreed through the mock). Merge
+    /// the N run directories with `reload-repro merge`.
+    #[arg(long, env = "REPRO_SHARD", value_name = "K/N")]
+    pub shard: Option<String>,
+    /// Names a sharded run: the same for all its shards (required with --shard K/N, N > 1).
+    #[arg(long, env = "REPRO_RUN_ID")]
+    pub run_id: Option<String>,
 }
 
 /// Validated options: every value checked, durations parsed, URLs normalised.
@@ -273,6 +281,8 @@ pub struct RunOptions {
     pub quiet: bool,
     /// The host folder mounted at `out` (compose), for printed paths.
     pub host_out: Option<PathBuf>,
+    /// This runner's part of a sharded run (`scheduled` is then its share).
+    pub shard: Option<super::shard::Shard>,
 }
 
 impl RunOptions {
@@ -374,6 +384,8 @@ impl RunOptions {
         if args.runs == 0 || args.runs > 100 {
             anyhow::bail!("--runs {}: must be between 1 and 100", args.runs);
         }
+        let shard = super::shard::Shard::from_flags(args.shard.as_deref(), args.run_id.as_deref())?;
+        let scheduled = super::shard::checked_share(shard.as_ref(), scheduled, args.runs)?;
         Ok(Self {
             gateway: fleet[0].clone(),
             fleet_containers: vec![None; fleet.len()],
@@ -411,6 +423,7 @@ impl RunOptions {
             record_infra_error: args.record_infra_error.clone(),
             quiet: args.quiet,
             host_out: args.host_out.clone().filter(|p| !p.as_os_str().is_empty()),
+            shard,
         })
     }
 

@@ -67,6 +67,21 @@ pub struct Summary {
     /// How a change spread over the fleet (schema 3; only with more than one gateway).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fleet: Option<FleetStats>,
+    /// The part of a sharded run (`run --shard K/N`) this run drove; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
+}
+
+/// One runner's part of a sharded run: it drove the scenarios with `seq mod count == index`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShardInfo {
+    /// K (0-based).
+    pub index: u64,
+    /// N, the shards of the run.
+    pub count: u64,
+    /// `--run-id`, shared by every shard of the run.
+    pub run_id: String,
 }
 
 /// What one gateway of a fleet run got.

@@ -265,6 +265,7 @@ pub(crate) fn sample_summary() -> Summary {
         attempts: None,
         gateways: Vec::new(),
         fleet: None,
+        shard: None,
     }
 }
 

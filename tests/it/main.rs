@@ -9,6 +9,7 @@ mod faults;
 mod fleet;
 mod fuzz;
 mod run;
+mod shard;
 mod stub;
 mod support;
 mod workflow;

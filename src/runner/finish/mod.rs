@@ -166,6 +166,7 @@ impl RunContext {
             attempts: None,
             gateways: Vec::new(),
             fleet: None,
+            shard: self.options.shard.as_ref().map(super::shard::Shard::info),
         }
     }
 
