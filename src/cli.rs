@@ -56,6 +56,9 @@ pub enum Command {
     Diff(crate::diff::DiffArgs),
     /// The steps of a set of runs (begin, add, finish), as scripts/repro.sh calls them.
     Set(crate::sets::SetArgs),
+    /// Render Kubernetes manifests (YAML) for the kit from the compose file.
+    #[command(long_about = crate::deploy::MANIFESTS_LONG_ABOUT)]
+    Manifests(crate::deploy::ManifestsArgs),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -72,6 +75,7 @@ pub fn main() -> anyhow::Result<ExitCode> {
             // The diff is pure data in, data out: it runs synchronously.
             Command::Diff(args) => crate::diff::main(args),
             Command::Set(args) => crate::sets::main(args),
+            Command::Manifests(args) => crate::deploy::main(args),
         }
     })
 }

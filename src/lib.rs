@@ -8,12 +8,14 @@
 //! - [`diff`]: comparison of two sets of runs (pure data).
 //! - [`evidence`]: container logs, image ids and stats collected through the Docker API.
 //! - [`plot`]: SVG plots of runs.
+//! - [`deploy`]: Kubernetes manifests rendered from the compose file (`reload-repro manifests`).
 //! - [`sets`]: run sets: the decisions around a series of runs (`reload-repro set`).
 //! - [`protocol`]: wire facts shared by all of them.
 //! - [`cli`], [`telemetry`], [`shutdown`]: shared plumbing.
 
 pub mod cli;
 pub mod dashboard;
+pub mod deploy;
 pub mod diff;
 pub mod evidence;
 pub mod plot;
