@@ -7,6 +7,7 @@ mod dashboard;
 mod evidence;
 mod faults;
 mod fuzz;
+mod manifests;
 mod run;
 mod stub;
 mod support;
