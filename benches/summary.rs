@@ -49,6 +49,7 @@ fn records(n: u64) -> Vec<ScenarioRecord> {
             success_ms: Some(800.0 + rng.random_range(0.0..500.0)),
             outcome: Outcome::Success,
             last_error: None,
+            gateways: Vec::new(),
         })
         .collect()
 }
@@ -112,6 +113,8 @@ fn summary(label: &str, scale: f64, seed: u64) -> Summary {
         environment: None,
         time_to_usable: None,
         attempts: None,
+        gateways: Vec::new(),
+        fleet: None,
     }
 }
 

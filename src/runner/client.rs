@@ -90,6 +90,19 @@ impl Endpoints {
         })
     }
 
+    /// The same clients and dashboard, aimed at another gateway of the fleet.
+    pub fn for_gateway(&self, gateway: &str) -> Self {
+        Self {
+            gateway: gateway.to_owned(),
+            ..self.clone()
+        }
+    }
+
+    /// The gateway these endpoints talk to.
+    pub fn gateway_url(&self) -> &str {
+        &self.gateway
+    }
+
     fn scrub(&self, text: &str) -> String {
         let secrets: Vec<&str> = self.hidden.iter().map(String::as_str).collect();
         redact(text, &secrets)

@@ -50,6 +50,14 @@ impl GatewayChecks {
         })
     }
 
+    /// The same probes, aimed at another gateway of the fleet.
+    pub fn for_gateway(&self, gateway: &str) -> Self {
+        Self {
+            gateway: gateway.to_owned(),
+            ..self.clone()
+        }
+    }
+
     /// `Ok` when the gateway answers anything at all on `/tyk/apis` (a 403 is an answer);
     /// `Err` with the transport error (refused, reset, timed out) otherwise.
     pub async fn reachable(&self) -> Result<(), ClientError> {

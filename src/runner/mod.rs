@@ -240,19 +240,30 @@ async fn drive_load(
         origin,
         gateways: options.gateways,
         tally: tally.clone(),
+        lanes: lanes(options, endpoints, origin, horizon, &timeline, &tally),
     });
+    let lane_records: Vec<(Arc<Timeline>, Arc<recheck::EndTally>)> = scenario_ctx
+        .lanes
+        .iter()
+        .map(|l| (l.timeline.clone(), l.tally.clone()))
+        .collect();
 
     let (records_tx, mut records_rx) = mpsc::unbounded_channel();
     let end_tx = records_tx.clone();
     let writer = dir.scenarios_writer()?;
     let scheduled = options.scheduled;
+    let gateways = options.fleet.len();
     let collector = tokio::task::spawn_blocking(move || {
         let mut collector = Collector::new(writer, scheduled);
+        let mut fleet = record::fleet::FleetCollector::new(gateways, scheduled);
         // `None` is the end marker: scenarios that outlive the drain cannot keep this open.
         while let Some(Some(record)) = records_rx.blocking_recv() {
+            if let Some(fleet) = fleet.as_mut() {
+                fleet.push(&record);
+            }
             collector.push(record);
         }
-        collector.finish().0
+        (collector.finish().0, fleet.map(|f| f.finish()))
     });
 
     let (done_tx, done_rx) = tokio_watch::channel(None);
@@ -294,7 +305,11 @@ async fn drive_load(
     let watch_input = watch::WatchInput {
         counters: counters.clone(),
         endpoints: endpoints.clone(),
-        checks,
+        checks: options
+            .fleet
+            .iter()
+            .map(|g| checks.for_gateway(g))
+            .collect(),
         baseline: baseline.clone(),
         scheduled,
         rate: options.rate,
@@ -324,7 +339,7 @@ async fn drive_load(
     };
     let drained = tokio::time::timeout(drain, tracker.wait()).await.is_ok();
     let _ = end_tx.send(None);
-    let collected = collector.await?;
+    let (collected, fleet_collected) = collector.await?;
     let container_death = match evidence {
         Some(e) => match e.gateway_state().await {
             Ok(after) => {
@@ -337,6 +352,8 @@ async fn drive_load(
         },
         None => None,
     };
+    // Per-gateway container evidence comes with compose discovery; none natively.
+    let container_deaths = vec![None; options.fleet.len()];
     Ok(LoadOutcome {
         cause: stop.cause().unwrap_or(StopCause::Completed),
         baseline,
@@ -355,5 +372,34 @@ async fn drive_load(
         gateway_version: version,
         gateway_version_source: version_source,
         sampler,
+        fleet: fleet_collected.map(|collected| finish::FleetOutcome {
+            collected,
+            lanes: lane_records,
+            container_deaths,
+        }),
     })
+}
+
+/// One lane per gateway: with one gateway, the run's own clients and records; with several,
+/// each gateway its own clients, attempt classes and re-check.
+fn lanes(
+    options: &RunOptions,
+    endpoints: &Endpoints,
+    origin: Instant,
+    horizon: Duration,
+    timeline: &Arc<Timeline>,
+    tally: &Arc<recheck::EndTally>,
+) -> Vec<scenario::Lane> {
+    if options.fleet.len() == 1 {
+        return vec![scenario::Lane::single(endpoints, timeline, tally)];
+    }
+    options
+        .fleet
+        .iter()
+        .map(|url| scenario::Lane {
+            endpoints: endpoints.for_gateway(url),
+            timeline: Arc::new(Timeline::new(origin, horizon.as_secs() as usize + 1)),
+            tally: Arc::new(recheck::EndTally::default()),
+        })
+        .collect()
 }

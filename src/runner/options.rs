@@ -14,6 +14,8 @@ use super::backoff::BackoffPolicy;
 pub const MAX_SCENARIOS: u64 = 2_000_000;
 /// Largest rate accepted, scenarios per second.
 pub const MAX_RATE: f64 = 100_000.0;
+/// Most gateways one run measures.
+pub const MAX_FLEET: usize = 64;
 
 /// How each scenario asks the gateway to reload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -62,6 +64,13 @@ starts at i / --rate on an open-loop schedule, for --duration; its time to usabl
 from that scheduled start. Scenarios still waiting --deadline after the last start, or when
 nothing progressed for --stall-timeout, are outstanding: that is a `hang`.
 
+A fleet: give --gateway several times (gateways on the same Redis and dashboard). Each
+scenario then creates its key on every gateway, each with its own retries timed from the same
+scheduled start; `reload` asks every gateway, `group` the first (Redis fans it out), `notify`
+reaches all subscribers. summary.json gets a result and verdict per gateway, and the spread
+(first, median, last gateway); the run is `pass` only if every gateway got every policy, and a
+`hang` or `unresponsive` reason names the gateways that lost policies or stopped answering.
+
 The run always ends with a summary in --out/--label/<UTC timestamp>/ (summary.json,
 summary.md, report.txt, plots) and one verdict block on the terminal.";
 
@@ -79,9 +88,21 @@ scripts/repro.sh adds --expect (which verdicts count as success): see README, \"
 /// Drive the load against a gateway and write a summary with a verdict (see RUN_LONG_ABOUT).
 #[derive(Clone, Args)]
 pub struct RunArgs {
-    /// Gateway control API base URL.
-    #[arg(long, env = "REPRO_GATEWAY", default_value = "http://127.0.0.1:8080")]
-    pub gateway: String,
+    /// Gateway control API base URL. Give it several times (or a comma-separated list in
+    /// REPRO_GATEWAY) to measure a fleet: each scenario then creates its key on every gateway,
+    /// each with its own retries, and the summary has a result per gateway.
+    #[arg(
+        long,
+        env = "REPRO_GATEWAY",
+        value_delimiter = ',',
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub gateway: Vec<String>,
+    /// Under compose (--compose-project): the gateway service runs this many containers
+    /// (`make repro GATEWAYS=N`); with more than one, the runner finds them through the Docker
+    /// API and addresses each directly (`http://<container name>:<port of --gateway>`).
+    #[arg(long, env = "REPRO_GATEWAY_REPLICAS", default_value_t = 1)]
+    pub gateway_replicas: u32,
     /// Gateway secret (`X-Tyk-Authorization`), the gateway's `secret` setting.
     #[arg(
         long,
@@ -150,9 +171,9 @@ pub struct RunArgs {
     pub wait_ready: String,
     /// Gateways sharing the dashboard and Redis: readiness waits for this many notification
     /// subscribers and policy fetches from this many nodes; a notification that reached fewer
-    /// counts as unheard.
-    #[arg(long, env = "REPRO_GATEWAYS", default_value_t = 1)]
-    pub gateways: u64,
+    /// counts as unheard. Default: the number of gateways measured (--gateway).
+    #[arg(long, env = "REPRO_GATEWAYS")]
+    pub gateways: Option<u64>,
     /// Start the load without waiting for the gateways to subscribe to the notification
     /// channel (notifications sent before they do reach nobody and are reported as unheard).
     #[arg(long, env = "REPRO_NO_WAIT_SUBSCRIBERS")]
@@ -205,8 +226,14 @@ impl std::fmt::Debug for RunArgs {
 /// Validated options: every value checked, durations parsed, URLs normalised.
 #[derive(Clone)]
 pub struct RunOptions {
-    /// Gateway base URL without a trailing slash.
+    /// Gateway base URL without a trailing slash: the first of `fleet`.
     pub gateway: String,
+    /// Every gateway measured, in the order given (one entry for a single gateway).
+    pub fleet: Vec<String>,
+    /// Container name of each gateway in `fleet`, when known (compose discovery).
+    pub fleet_containers: Vec<Option<String>>,
+    /// Containers of the compose gateway service to discover (1: no discovery).
+    pub gateway_replicas: u32,
     /// Gateway secret.
     pub secret: String,
     /// Dashboard base URL without a trailing slash.
@@ -297,10 +324,48 @@ impl RunOptions {
             "auto" => default_stall_timeout(&backoff),
             value => parse_positive("--stall-timeout", value)?,
         };
-        if args.gateways == 0 || args.gateways > 64 {
+        let fleet = args
+            .gateway
+            .iter()
+            .map(|g| parse_base_url("--gateway", g.trim()))
+            .collect::<anyhow::Result<Vec<String>>>()?;
+        if fleet.is_empty() || fleet.len() > MAX_FLEET {
             anyhow::bail!(
-                "--gateways {}: must be between 1 and 64 (the gateways sharing this dashboard and Redis)",
-                args.gateways
+                "--gateway given {} times: measure between 1 and {MAX_FLEET} gateways",
+                fleet.len()
+            );
+        }
+        if let Some(dup) = fleet
+            .iter()
+            .enumerate()
+            .find_map(|(i, g)| fleet[..i].contains(g).then_some(g))
+        {
+            anyhow::bail!("--gateway {dup} is given twice: list each gateway once");
+        }
+        if args.gateway_replicas == 0 || args.gateway_replicas as usize > MAX_FLEET {
+            anyhow::bail!(
+                "--gateway-replicas {}: must be between 1 and {MAX_FLEET}",
+                args.gateway_replicas
+            );
+        }
+        if args.gateway_replicas > 1 && (fleet.len() > 1 || args.compose_project.is_none()) {
+            anyhow::bail!(
+                "--gateway-replicas {} finds the containers of one compose service: give a single \
+                 --gateway (http://<service>:<port>) and --compose-project",
+                args.gateway_replicas
+            );
+        }
+        let measured = (fleet.len() as u64).max(u64::from(args.gateway_replicas));
+        let gateways = args.gateways.unwrap_or(measured);
+        if gateways == 0 || gateways > 64 {
+            anyhow::bail!(
+                "--gateways {gateways}: must be between 1 and 64 (the gateways sharing this dashboard and Redis)"
+            );
+        }
+        if gateways < measured {
+            anyhow::bail!(
+                "--gateways {gateways}: fewer than the {measured} gateways measured (every measured \
+                 gateway subscribes to the notifications); leave it out or raise it"
             );
         }
         if args.label.is_empty()
@@ -319,7 +384,10 @@ impl RunOptions {
             anyhow::bail!("--runs {}: must be between 1 and 100", args.runs);
         }
         Ok(Self {
-            gateway: parse_base_url("--gateway", &args.gateway)?,
+            gateway: fleet[0].clone(),
+            fleet_containers: vec![None; fleet.len()],
+            fleet,
+            gateway_replicas: args.gateway_replicas,
             secret: args.secret.clone(),
             dashboard: parse_base_url("--dashboard", &args.dashboard)?,
             admin_token: args.admin_token.clone().filter(|t| !t.is_empty()),
@@ -330,7 +398,7 @@ impl RunOptions {
             trigger: args.trigger,
             deadline,
             stall_timeout,
-            gateways: args.gateways,
+            gateways,
             no_wait_subscribers: args.no_wait_subscribers,
             backoff,
             request_timeout,
@@ -413,6 +481,38 @@ mod tests {
         let mut argv = vec!["run"];
         argv.extend_from_slice(extra);
         RunOptions::from_args(&Wrapper::try_parse_from(argv)?.args)
+    }
+
+    #[test]
+    fn a_fleet_is_several_gateways_or_a_comma_list_and_subscribers_default_to_its_size() {
+        let o = options(&["--gateway", "http://a:1/", "--gateway", "http://b:2"]).unwrap();
+        assert_eq!(o.fleet, vec!["http://a:1", "http://b:2"]);
+        assert_eq!((o.gateway.as_str(), o.gateways), ("http://a:1", 2));
+        let o = options(&["--gateway", "http://a:1,http://b:2,http://c:3"]).unwrap();
+        assert_eq!(o.fleet.len(), 3);
+        assert_eq!(o.fleet_containers, vec![None, None, None]);
+        assert_eq!(options(&[]).unwrap().fleet, vec!["http://127.0.0.1:8080"]);
+        assert_eq!(options(&["--gateways", "3"]).unwrap().gateways, 3);
+    }
+
+    #[test]
+    fn fleet_mistakes_name_the_flag() {
+        let err = |extra: &[&str]| {
+            options(extra)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert!(err(&["--gateway", "http://a:1,http://a:1/"]).contains("given twice"));
+        assert!(err(&["--gateway", "http://a:1,b:2"]).contains("--gateway"));
+        let fewer = err(&["--gateway", "http://a:1,http://b:2", "--gateways", "1"]);
+        assert!(
+            fewer.contains("--gateways 1") && fewer.contains("2 gateways measured"),
+            "{fewer}"
+        );
+        let replicas = err(&["--gateway-replicas", "3"]);
+        assert!(replicas.contains("--compose-project"), "{replicas}");
+        assert!(err(&["--gateway-replicas", "0"]).contains("--gateway-replicas 0"));
     }
 
     #[test]

@@ -172,6 +172,20 @@ pub fn verdict_block(s: &Summary, shown_dir: &Path) -> String {
          succeeded {}\n",
         c.outstanding, c.scheduled, c.succeeded
     ));
+    for (i, g) in s.gateways.iter().enumerate() {
+        out.push_str(&format!(
+            "gateway {:<4} {} {}{}  time to usable p50 {}  outstanding {} of {}\n",
+            format!("{}:", i + 1),
+            g.verdict.as_str().to_uppercase(),
+            g.url,
+            g.container
+                .as_deref()
+                .map_or(String::new(), |c| format!(" ({c})")),
+            format_quantile(&g.time_to_usable.p50),
+            g.scenarios.outstanding,
+            g.scenarios.scheduled
+        ));
+    }
     for note in crate::summary::attempts::attempt_notes(s) {
         out.push_str(&format!("note:        {note}\n"));
     }

@@ -64,26 +64,30 @@ pub async fn wait_ready(
             .map_err(|e| Failure::Transient(e.into()))
     })
     .await?;
-    gate("gateway", deadline, evidence, || async {
-        endpoints
-            .probe_gateway()
-            .await
-            .map_err(|f| f.map(ReadyError::from))
-    })
-    .await?;
-    let checks = GatewayChecks::new(options).map_err(ReadyError::Checks)?;
-    let checks = &checks;
-    gate("gateway", deadline, evidence, || async move {
-        match checks
-            .list_apis()
-            .await
-            .map_err(|f| f.map(ReadyError::from))?
-        {
-            ids if ids.is_empty() => Err(Failure::Transient(ReadyError::NoApi)),
-            _ => Ok(()),
-        }
-    })
-    .await?;
+    // Every gateway of a fleet is probed and must list its APIs, in the order given.
+    let base_checks = GatewayChecks::new(options).map_err(ReadyError::Checks)?;
+    for url in &options.fleet {
+        let endpoints = &endpoints.for_gateway(url);
+        gate("gateway", deadline, evidence, || async {
+            endpoints
+                .probe_gateway()
+                .await
+                .map_err(|f| f.map(ReadyError::from))
+        })
+        .await?;
+        let checks = &base_checks.for_gateway(url);
+        gate("gateway", deadline, evidence, || async move {
+            match checks
+                .list_apis()
+                .await
+                .map_err(|f| f.map(ReadyError::from))?
+            {
+                ids if ids.is_empty() => Err(Failure::Transient(ReadyError::NoApi)),
+                _ => Ok(()),
+            }
+        })
+        .await?;
+    }
     gate("gateway", deadline, evidence, || async move {
         let fetches = endpoints
             .mock_fetches(0)
@@ -102,21 +106,25 @@ pub async fn wait_ready(
         })
         .await?;
     }
-    gate("gateway", deadline, evidence, || async move {
-        match ask_canary(endpoints).await {
-            Canary::Refused => Ok(()),
-            Canary::Accepted(policy) => Err(Failure::Fatal(ReadyError::CanaryAccepted {
-                policy,
-                gateway: options.gateway.clone(),
-            })),
-            Canary::Inconclusive(answer) => {
-                // No answer or another error: the load itself will show it.
-                tracing::warn!("the canary key creation was inconclusive: {answer}");
-                Ok(())
+    for url in &options.fleet {
+        let endpoints = &endpoints.for_gateway(url);
+        gate("gateway", deadline, evidence, || async move {
+            match ask_canary(endpoints).await {
+                Canary::Refused => Ok(()),
+                Canary::Accepted(policy) => Err(Failure::Fatal(ReadyError::CanaryAccepted {
+                    policy,
+                    gateway: url.clone(),
+                })),
+                Canary::Inconclusive(answer) => {
+                    // No answer or another error: the load itself will show it.
+                    tracing::warn!("the canary key creation on {url} was inconclusive: {answer}");
+                    Ok(())
+                }
             }
-        }
-    })
-    .await
+        })
+        .await?;
+    }
+    Ok(())
 }
 
 /// Reason when the gateway lists no API.

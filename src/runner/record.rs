@@ -6,6 +6,7 @@
 //! Attempt outcomes by class live in [`attempts`]; `report.txt` is rendered by [`report`].
 
 mod attempts;
+pub mod fleet;
 mod report;
 
 pub use attempts::{AttemptKind, AttemptRecorder, NEAR_RELOAD_WINDOW, fill_derived};

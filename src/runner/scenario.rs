@@ -19,7 +19,7 @@ use super::recheck::EndTally;
 use super::record::{AttemptKind, LiveCounters, Timeline};
 use super::stop::{StopCause, StopSignal};
 use crate::summary::attempts::AttemptClass;
-use crate::summary::{Outcome, ScenarioRecord};
+use crate::summary::{GatewayScenario, Outcome, ScenarioRecord};
 
 /// What every scenario of a run shares.
 pub struct ScenarioContext {
@@ -45,6 +45,30 @@ pub struct ScenarioContext {
     pub gateways: u64,
     /// The re-check and what the verdict learns from the scenarios.
     pub tally: Arc<EndTally>,
+    /// One lane per gateway measured; with one gateway its lane shares `endpoints`, `timeline`
+    /// and `tally` above, so a single-gateway run records exactly what it always did.
+    pub lanes: Vec<Lane>,
+}
+
+/// What a scenario uses on one gateway of the fleet.
+pub struct Lane {
+    /// Clients aimed at this gateway.
+    pub endpoints: Endpoints,
+    /// This gateway's attempt classes.
+    pub timeline: Arc<Timeline>,
+    /// This gateway's re-check.
+    pub tally: Arc<EndTally>,
+}
+
+impl Lane {
+    /// The lane of a single-gateway run: the run's own clients and records.
+    pub fn single(endpoints: &Endpoints, timeline: &Arc<Timeline>, tally: &Arc<EndTally>) -> Self {
+        Self {
+            endpoints: endpoints.clone(),
+            timeline: timeline.clone(),
+            tally: tally.clone(),
+        }
+    }
 }
 
 fn ms_between(from: Instant, to: Instant) -> f64 {
@@ -70,6 +94,7 @@ pub async fn run_scenario(
         success_ms: None,
         outcome: Outcome::Outstanding,
         last_error: None,
+        gateways: Vec::new(),
     };
     let mut heard = true;
     let outcome = drive(&ctx, seq, scheduled, &mut record, &mut heard).await;
@@ -122,109 +147,234 @@ async fn drive(
     record.add_done_ms = Some(ms_between(scheduled, Instant::now()));
 
     if ctx.trigger == Trigger::Reload || ctx.trigger == Trigger::Group {
-        let sent = Instant::now();
-        let triggered = tokio::select! {
-            t = ctx.endpoints.trigger_classified(ctx.trigger) => t,
-            _ = cancel.cancelled() => return last_look(ctx, scheduled, record).await,
+        // `reload` asks every gateway itself; `group` asks the first, Redis fans it out.
+        let targets = match ctx.trigger {
+            Trigger::Reload => ctx.lanes.len(),
+            _ => 1,
         };
-        let kind = AttemptKind::Trigger;
-        let outcomes = &ctx.timeline.outcomes;
-        outcomes.record(
-            kind,
-            sent,
-            Instant::now(),
-            triggered.class,
-            triggered.connect_timeouts,
-        );
-        let triggered = triggered.result;
-        *heard = triggered.is_ok();
-        if triggered.is_err() {
-            ctx.tally.trigger_failed();
-        }
-        match triggered {
-            Ok(()) => {
-                ctx.counters.triggers.fetch_add(1, Ordering::Relaxed);
+        let sends = ctx.lanes[..targets].iter().map(|lane| async {
+            let sent = Instant::now();
+            let t = lane.endpoints.trigger_classified(ctx.trigger).await;
+            (sent, Instant::now(), t)
+        });
+        let triggered = tokio::select! {
+            t = futures::future::join_all(sends) => t,
+            _ = cancel.cancelled() => return last_look_all(ctx, scheduled, record).await,
+        };
+        *heard = true;
+        for (sent, answered, triggered) in triggered {
+            ctx.timeline.outcomes.record(
+                AttemptKind::Trigger,
+                sent,
+                answered,
+                triggered.class,
+                triggered.connect_timeouts,
+            );
+            match triggered.result {
+                Ok(()) => {
+                    ctx.counters.triggers.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(Failure::Fatal(e)) => {
+                    ctx.tally.trigger_failed();
+                    let e = e.to_string();
+                    ctx.stop.stop(StopCause::Fatal(e.clone()));
+                    record.last_error = Some(e);
+                    return Outcome::Failed;
+                }
+                // The key creation below will show whether the gateway is really gone.
+                Err(Failure::Transient(e)) => {
+                    ctx.tally.trigger_failed();
+                    *heard = false;
+                    record.last_error = Some(e.to_string());
+                }
             }
-            Err(Failure::Fatal(e)) => {
-                let e = e.to_string();
-                ctx.stop.stop(StopCause::Fatal(e.clone()));
-                record.last_error = Some(e);
-                return Outcome::Failed;
-            }
-            // The key creation below will show whether the gateway is really gone.
-            Err(Failure::Transient(e)) => record.last_error = Some(e.to_string()),
         }
     }
 
+    if let [lane] = ctx.lanes.as_slice() {
+        let mut on = GatewayScenario {
+            attempts: 0,
+            success_ms: None,
+            outcome: Outcome::Outstanding,
+            last_failure_ms: None,
+            last_error: record.last_error.take(),
+        };
+        let outcome = key_loop(ctx, lane, seq, scheduled, &record.policy_id, &mut on).await;
+        record.attempts = on.attempts;
+        record.success_ms = on.success_ms;
+        record.last_failure_ms = on.last_failure_ms;
+        record.last_error = on.last_error;
+        return outcome;
+    }
+    let loops = ctx.lanes.iter().map(|lane| {
+        let policy = record.policy_id.clone();
+        let last_error = record.last_error.clone();
+        async move {
+            let mut on = GatewayScenario {
+                attempts: 0,
+                success_ms: None,
+                outcome: Outcome::Outstanding,
+                last_failure_ms: None,
+                last_error,
+            };
+            on.outcome = key_loop(ctx, lane, seq, scheduled, &policy, &mut on).await;
+            on
+        }
+    });
+    record.gateways = futures::future::join_all(loops).await;
+    fleet_outcome(record)
+}
+
+/// Folds the per-gateway outcomes into the scenario's own fields: it succeeded once every
+/// gateway answered 200 (at the last one's time), failed if any gateway failed it for good.
+pub fn fleet_outcome(record: &mut ScenarioRecord) -> Outcome {
+    let on = &record.gateways;
+    record.attempts = on.iter().map(|g| g.attempts).sum();
+    record.last_failure_ms = on.iter().filter_map(|g| g.last_failure_ms).reduce(f64::max);
+    record.last_error = on
+        .iter()
+        .filter(|g| g.outcome != Outcome::Success)
+        .find_map(|g| g.last_error.clone())
+        .or_else(|| on.iter().find_map(|g| g.last_error.clone()));
+    if on.iter().any(|g| g.outcome == Outcome::Failed) {
+        return Outcome::Failed;
+    }
+    if on.iter().all(|g| g.outcome == Outcome::Success) {
+        record.success_ms = on.iter().filter_map(|g| g.success_ms).reduce(f64::max);
+        return Outcome::Success;
+    }
+    Outcome::Outstanding
+}
+
+/// Creates the key on one gateway, retrying with backoff until it answers 200, the run stops
+/// or an answer is fatal.
+async fn key_loop(
+    ctx: &ScenarioContext,
+    lane: &Lane,
+    seq: u64,
+    scheduled: Instant,
+    policy_id: &str,
+    on: &mut GatewayScenario,
+) -> Outcome {
+    let cancel = &ctx.cancel;
+    // With one gateway the lane's timeline is the run's: record each attempt once.
+    let fleet_timeline = (!Arc::ptr_eq(&lane.timeline, &ctx.timeline)).then_some(&ctx.timeline);
     let mut backoff = ctx.backoff.start(ctx.seed.wrapping_add(seq));
     let mut timed_out_before = false;
     loop {
-        record.attempts += 1;
+        on.attempts += 1;
         ctx.counters.attempts.fetch_add(1, Ordering::Relaxed);
         let sent = Instant::now();
         ctx.timeline.record_attempt(sent);
         let attempt = tokio::select! {
-            a = ctx.endpoints.create_key_classified(&record.policy_id) => a,
-            _ = cancel.cancelled() => return last_look(ctx, scheduled, record).await,
+            a = lane.endpoints.create_key_classified(policy_id) => a,
+            _ = cancel.cancelled() => return last_look(ctx, lane, scheduled, policy_id, on).await,
         };
         let answered = Instant::now();
-        let outcomes = &ctx.timeline.outcomes;
-        let kind = AttemptKind::KeyCreation;
-        outcomes.record(
-            kind,
-            sent,
-            answered,
-            attempt.class,
-            attempt.connect_timeouts,
-        );
-        if attempt.class == AttemptClass::TimedOut && !timed_out_before {
-            timed_out_before = true;
-            outcomes.record_scenario_timed_out();
+        let first_timeout = attempt.class == AttemptClass::TimedOut && !timed_out_before;
+        timed_out_before |= first_timeout;
+        for timeline in std::iter::once(&lane.timeline).chain(fleet_timeline) {
+            let outcomes = &timeline.outcomes;
+            let kind = AttemptKind::KeyCreation;
+            outcomes.record(
+                kind,
+                sent,
+                answered,
+                attempt.class,
+                attempt.connect_timeouts,
+            );
+            if first_timeout {
+                outcomes.record_scenario_timed_out();
+            }
         }
         match attempt.result {
             KeyAttempt::Created => {
-                record.success_ms = Some(ms_between(scheduled, answered));
+                on.success_ms = Some(ms_between(scheduled, answered));
                 return Outcome::Success;
             }
             KeyAttempt::NotYet(e) | KeyAttempt::Transient(e) => {
-                record.last_failure_ms = Some(ms_between(scheduled, answered));
-                record.last_error = Some(e);
+                on.last_failure_ms = Some(ms_between(scheduled, answered));
+                on.last_error = Some(e);
             }
             KeyAttempt::Fatal(e) => {
                 ctx.stop.stop(StopCause::Fatal(e.clone()));
-                record.last_error = Some(e);
+                on.last_error = Some(e);
                 return Outcome::Failed;
             }
         }
         tokio::select! {
             _ = tokio::time::sleep(backoff.next_wait()) => {}
-            _ = cancel.cancelled() => return last_look(ctx, scheduled, record).await,
+            _ = cancel.cancelled() => return last_look(ctx, lane, scheduled, policy_id, on).await,
         }
     }
 }
 
-/// The run stopped while this scenario waited: ask once more if the stop cause wants a
-/// re-check, else stay outstanding.
-async fn last_look(
+/// The run stopped while this scenario waited before its keys were asked for: every gateway
+/// gets its last look (a single gateway: as it always did).
+async fn last_look_all(
     ctx: &ScenarioContext,
     scheduled: Instant,
     record: &mut ScenarioRecord,
 ) -> Outcome {
+    if let [lane] = ctx.lanes.as_slice() {
+        let mut on = GatewayScenario {
+            attempts: record.attempts,
+            success_ms: None,
+            outcome: Outcome::Outstanding,
+            last_failure_ms: None,
+            last_error: record.last_error.take(),
+        };
+        let policy = record.policy_id.clone();
+        let outcome = last_look(ctx, lane, scheduled, &policy, &mut on).await;
+        record.attempts = on.attempts;
+        record.success_ms = on.success_ms;
+        record.last_failure_ms = on.last_failure_ms;
+        record.last_error = on.last_error;
+        return outcome;
+    }
+    let looks = ctx.lanes.iter().map(|lane| {
+        let policy = record.policy_id.clone();
+        let last_error = record.last_error.clone();
+        async move {
+            let mut on = GatewayScenario {
+                attempts: 0,
+                success_ms: None,
+                outcome: Outcome::Outstanding,
+                last_failure_ms: None,
+                last_error,
+            };
+            on.outcome = last_look(ctx, lane, scheduled, &policy, &mut on).await;
+            on
+        }
+    });
+    record.gateways = futures::future::join_all(looks).await;
+    fleet_outcome(record)
+}
+
+/// The run stopped while this scenario waited on `lane`: ask once more if the stop cause
+/// wants a re-check, else stay outstanding.
+async fn last_look(
+    ctx: &ScenarioContext,
+    lane: &Lane,
+    scheduled: Instant,
+    policy_id: &str,
+    on: &mut GatewayScenario,
+) -> Outcome {
     if !super::recheck::wanted(ctx.stop.cause().as_ref()) {
         return Outcome::Outstanding;
     }
-    record.attempts += 1;
+    on.attempts += 1;
     ctx.counters.attempts.fetch_add(1, Ordering::Relaxed);
-    let answer = ctx.tally.recheck(&ctx.endpoints, &record.policy_id).await;
+    let answer = lane.tally.recheck(&lane.endpoints, policy_id).await;
     let answered = Instant::now();
     match answer {
         Some(KeyAttempt::Created) => {
-            record.success_ms = Some(ms_between(scheduled, answered));
+            on.success_ms = Some(ms_between(scheduled, answered));
             Outcome::Success
         }
         Some(KeyAttempt::NotYet(e) | KeyAttempt::Transient(e) | KeyAttempt::Fatal(e)) => {
-            record.last_failure_ms = Some(ms_between(scheduled, answered));
-            record.last_error = Some(e);
+            on.last_failure_ms = Some(ms_between(scheduled, answered));
+            on.last_error = Some(e);
             Outcome::Outstanding
         }
         None => Outcome::Outstanding,

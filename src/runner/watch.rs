@@ -28,8 +28,8 @@ pub struct WatchInput {
     pub counters: Arc<LiveCounters>,
     /// The mock's admin API.
     pub endpoints: Endpoints,
-    /// The gateway's liveness probe.
-    pub checks: GatewayChecks,
+    /// The liveness probe of each gateway measured.
+    pub checks: Vec<GatewayChecks>,
     /// The mock's counters when the load started.
     pub baseline: MockStats,
     /// Scheduled scenarios.
@@ -53,12 +53,16 @@ pub struct WatchInput {
 pub struct WatchEnd {
     /// The mock's last counters seen.
     pub last_stats: Option<MockStats>,
-    /// The facts of the last look.
+    /// The facts of the last look (`gateway_silent_since`: every gateway silent).
     pub facts: WatchFacts,
+    /// Per gateway: since when it has not answered the probe (None: it answered the last
+    /// look), and its last error.
+    pub silent: Vec<(Option<Duration>, String)>,
 }
 
 impl WatchEnd {
-    /// The watcher's account of a silent gateway, if it was silent at the end.
+    /// The watcher's account of a silent gateway, if it was silent at the end (with several
+    /// gateways: all of them).
     pub fn gateway_silence(&self) -> Option<String> {
         let since = self.facts.gateway_silent_since?;
         Some(format!(
@@ -66,6 +70,12 @@ impl WatchEnd {
             self.facts.gateway_error,
             since.as_secs_f64()
         ))
+    }
+
+    /// The same account for gateway `lane` alone.
+    pub fn lane_silence(&self, lane: usize) -> Option<String> {
+        let (since, error) = self.silent.get(lane)?;
+        since.map(|since| format!("{error} since {:.1}s into the load", since.as_secs_f64()))
     }
 }
 
@@ -89,6 +99,8 @@ pub async fn watch_run(mut input: WatchInput, stop: Arc<StopSignal>) -> WatchEnd
         scheduled: input.scheduled,
         ..Default::default()
     };
+    let mut silent: Vec<(Option<Duration>, String)> =
+        vec![(None, String::new()); input.checks.len()];
 
     loop {
         tokio::select! {
@@ -109,7 +121,7 @@ pub async fn watch_run(mut input: WatchInput, stop: Arc<StopSignal>) -> WatchEnd
         facts.now = since(now);
         let (stats, alive) = tokio::join!(
             tokio::time::timeout(TICK * 4, input.endpoints.stats()),
-            input.checks.reachable()
+            futures::future::join_all(input.checks.iter().map(|c| c.reachable()))
         );
         match stats {
             Ok(Ok(stats)) => {
@@ -130,12 +142,24 @@ pub async fn watch_run(mut input: WatchInput, stop: Arc<StopSignal>) -> WatchEnd
             }
         }
         facts.dashboard_silent_for = now.saturating_duration_since(last_dashboard_answer);
-        match alive {
-            Ok(()) => facts.gateway_silent_since = None,
-            Err(e) => {
-                facts.gateway_silent_since.get_or_insert(facts.now);
-                facts.gateway_error = e.to_string();
+        for ((since, error), alive) in silent.iter_mut().zip(alive) {
+            match alive {
+                Ok(()) => *since = None,
+                Err(e) => {
+                    since.get_or_insert(facts.now);
+                    *error = e.to_string();
+                }
             }
+        }
+        // The run stops for silence only when no gateway answers; one silent gateway of a
+        // fleet is that gateway's verdict, while the others go on.
+        facts.gateway_silent_since = silent
+            .iter()
+            .map(|(since, _)| *since)
+            .collect::<Option<Vec<Duration>>>()
+            .and_then(|all| all.into_iter().max());
+        if let Some((_, error)) = silent.iter().find(|(since, _)| since.is_some()) {
+            facts.gateway_error = error.clone();
         }
         let successes = input.counters.succeeded.load(Ordering::Relaxed);
         if successes != last_successes {
@@ -157,7 +181,11 @@ pub async fn watch_run(mut input: WatchInput, stop: Arc<StopSignal>) -> WatchEnd
         display.update(&input.counters, &facts, &input.rules);
     }
     display.finish(&input.counters, &facts, &input.rules);
-    WatchEnd { last_stats, facts }
+    WatchEnd {
+        last_stats,
+        facts,
+        silent,
+    }
 }
 
 /// The gateway's fetches are all being refused: its node secret differs from the mock's.

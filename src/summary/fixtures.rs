@@ -18,5 +18,6 @@ pub(crate) fn record(seq: u64, index: u64, outcome: Outcome) -> ScenarioRecord {
         success_ms: None,
         outcome,
         last_error: None,
+        gateways: Vec::new(),
     }
 }

@@ -8,14 +8,15 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Layout version of `summary.json`. Readers refuse documents newer than they know.
-/// Version 2 added `time_to_usable` and `attempts`; version 1 documents are still read.
-pub const SCHEMA_VERSION: u32 = 2;
+/// Version 2 added `time_to_usable` and `attempts`; version 3 added `gateways` and `fleet` (runs
+/// against several gateways). Older documents are still read.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Everything one run of `reload-repro run` measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Summary {
-    /// Layout version of this document (currently 2).
+    /// Layout version of this document (currently 3).
     pub schema_version: u32,
     /// Free label of the run, e.g. the gateway tag (`2.9.4`, `pr`).
     pub label: String,
@@ -57,6 +58,72 @@ pub struct Summary {
     /// Outcomes of key-creation and trigger attempts by class (schema 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempts: Option<AttemptStats>,
+    /// One result per gateway, in the order of `--gateway` (schema 3; only when the run had more
+    /// than one). The top-level `scenarios`, `latency_ms`, `time_to_usable` and `top` then
+    /// describe the fleet: a scenario succeeds once its key was created on EVERY gateway, and its
+    /// latency is the last gateway's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gateways: Vec<GatewayResult>,
+    /// How a change spread over the fleet (schema 3; only with more than one gateway).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetStats>,
+}
+
+/// What one gateway of a fleet run got.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayResult {
+    /// Control API base URL the runner used for this gateway.
+    pub url: String,
+    /// Container name under compose; null when the runner had no Docker access.
+    pub container: Option<String>,
+    /// This gateway's verdict, decided from its own facts by the same rules as a run's.
+    pub verdict: Verdict,
+    /// Why, in one sentence with the evidence.
+    pub reason: String,
+    /// The scenarios as seen on this gateway: `succeeded` = the key was created on it.
+    pub scenarios: ScenarioCounts,
+    /// Latency (first 200 from this gateway minus scheduled start), milliseconds.
+    pub latency_ms: LatencyStats,
+    /// Time to usable on this gateway over every scheduled scenario (censored).
+    pub time_to_usable: TimeToUsable,
+    /// Key-creation attempts on this gateway by class.
+    pub key_creations: AttemptCounts,
+}
+
+/// How each change spread over the fleet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FleetStats {
+    /// Gateways in the run.
+    pub gateways: u64,
+    /// Scenarios whose key was created on every gateway.
+    pub usable_everywhere: u64,
+    /// `usable_everywhere` / scheduled scenarios (0 to 1).
+    pub share_usable_everywhere: f64,
+    /// Per scenario usable everywhere: the first gateway's latency, milliseconds.
+    pub first_ms: LatencyStats,
+    /// Per scenario usable everywhere: the median gateway's latency, milliseconds.
+    pub median_ms: LatencyStats,
+    /// Per scenario usable everywhere: the last gateway's latency, milliseconds.
+    pub last_ms: LatencyStats,
+    /// Per scenario usable everywhere: last minus first gateway, milliseconds.
+    pub spread_ms: LatencyStats,
+    /// Policy fetches the mock answered during the run, per `x-tyk-nodeid` (one per gateway
+    /// process; node ids are the gateways' own, so they are not matched to URLs).
+    pub fetches_by_node: Vec<NodeFetches>,
+}
+
+/// Fetches one gateway node made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NodeFetches {
+    /// `x-tyk-nodeid` as sent.
+    pub node_id: String,
+    /// Fetches answered 200.
+    pub fetches: u64,
+    /// Bytes served to it.
+    pub bytes: u64,
 }
 
 /// Time to usable over every scheduled scenario: a censored empirical CDF.
@@ -426,6 +493,25 @@ pub struct ScenarioRecord {
     /// `success`, `failed` or `outstanding`.
     pub outcome: Outcome,
     /// Last error seen.
+    pub last_error: Option<String>,
+    /// Per gateway, in the order of `--gateway` (only with more than one gateway; the fields
+    /// above then describe the fleet: success once every gateway answered 200).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gateways: Vec<GatewayScenario>,
+}
+
+/// One scenario on one gateway of a fleet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct GatewayScenario {
+    /// Key-creation attempts on this gateway.
+    pub attempts: u32,
+    /// First 200 from this gateway, milliseconds since the scheduled start.
+    pub success_ms: Option<f64>,
+    /// How it ended on this gateway.
+    pub outcome: Outcome,
+    /// Last failed attempt on this gateway, milliseconds since the scheduled start.
+    pub last_failure_ms: Option<f64>,
+    /// Last error this gateway gave.
     pub last_error: Option<String>,
 }
 

@@ -54,6 +54,7 @@ pub fn render_markdown(s: &Summary) -> String {
         g.version_source, g.url, s.started_at, s.finished_at, s.kit_version
     );
     push_results(&mut md, s);
+    push_fleet(&mut md, s);
     push_top_rows(&mut md, &s.top);
     push_config(&mut md, s);
     let f = &s.files;
@@ -126,6 +127,84 @@ fn push_results(md: &mut String, s: &Summary) {
         ms(Some(k.late_threshold_ms)),
         if k.runner_was_bottleneck { "yes" } else { "no" }
     );
+}
+
+/// A fleet run: one row per gateway, then how each change spread (nothing with one gateway).
+fn push_fleet(md: &mut String, s: &Summary) {
+    let Some(f) = &s.fleet else {
+        return;
+    };
+    md.push_str(
+        "## Per gateway
+
+The results above describe the fleet: a scenario is usable once its \
+         key works on every gateway, at the last gateway's time.
+
+",
+    );
+    md.push_str(
+        "| # | Gateway | Verdict | Succeeded | Outstanding | Failed | Time to usable p50 | p90 | \
+         Key attempts (ok / not yet / no answer) | Reason |\n",
+    );
+    md.push_str("|---:|:---|:---|---:|---:|---:|---:|---:|---:|:---|\n");
+    for (i, g) in s.gateways.iter().enumerate() {
+        let name = match &g.container {
+            Some(c) => format!("`{}` ({})", g.url, cell(c)),
+            None => format!("`{}`", g.url),
+        };
+        let k = &g.key_creations;
+        let _ = writeln!(
+            md,
+            "| {} | {name} | {} | {} | {} | {} | {} | {} | {} / {} / {} | {} |",
+            i + 1,
+            g.verdict.as_str(),
+            g.scenarios.succeeded,
+            g.scenarios.outstanding,
+            g.scenarios.failed,
+            format_quantile(&g.time_to_usable.p50),
+            format_quantile(&g.time_to_usable.p90),
+            k.ok,
+            k.not_yet,
+            k.timed_out + k.connect_timed_out + k.refused_or_reset,
+            cell(&g.reason)
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\n### Spread over the fleet\n\n{} of {} scheduled scenarios ({:.1} %) got their key on \
+         every one of the {} gateways. Over those, per scenario:\n",
+        f.usable_everywhere,
+        s.scenarios.scheduled,
+        f.share_usable_everywhere * 100.0,
+        f.gateways
+    );
+    md.push_str("| Gateway | p50 | p90 | p99 | Max |\n|:---|---:|---:|---:|---:|\n");
+    for (name, l) in [
+        ("first", &f.first_ms),
+        ("median", &f.median_ms),
+        ("last", &f.last_ms),
+        ("last − first", &f.spread_ms),
+    ] {
+        let _ = writeln!(
+            md,
+            "| {name} | {} | {} | {} | {} |",
+            ms(l.p50),
+            ms(l.p90),
+            ms(l.p99),
+            ms(l.max)
+        );
+    }
+    md.push_str("\nPolicy fetches per gateway node (`x-tyk-nodeid`):");
+    for n in &f.fetches_by_node {
+        let _ = write!(
+            md,
+            " `{}` {} ({:.1} MB);",
+            cell(&n.node_id),
+            n.fetches,
+            n.bytes as f64 / 1e6
+        );
+    }
+    md.push_str("\n\n");
 }
 
 /// Time to usable over all scheduled scenarios (the censored statistics), when recorded.

@@ -6,6 +6,7 @@ mod compose;
 mod dashboard;
 mod evidence;
 mod faults;
+mod fleet;
 mod fuzz;
 mod manifests;
 mod run;

@@ -6,11 +6,13 @@
 //! `--runs N` set summary). The verdict itself is [`super::verdict`].
 
 mod facts;
+pub mod fleet;
 mod set;
 mod unserved;
 mod version;
 mod write;
 
+pub use fleet::FleetOutcome;
 pub use set::write_set;
 pub use write::{write_counts_only, write_run};
 
@@ -69,6 +71,8 @@ pub struct LoadOutcome {
     pub gateway_version_source: String,
     /// Container stats sampler, under compose.
     pub sampler: Option<crate::evidence::StatsSampler>,
+    /// Per-gateway records, with more than one gateway.
+    pub fleet: Option<FleetOutcome>,
 }
 
 /// What one run knows about itself.
@@ -160,6 +164,8 @@ impl RunContext {
             environment: None,
             time_to_usable: None,
             attempts: None,
+            gateways: Vec::new(),
+            fleet: None,
         }
     }
 
@@ -252,7 +258,22 @@ pub async fn summarize(ctx: &RunContext, endpoints: &Endpoints, load: LoadOutcom
         &reloads,
         unserved,
     );
-    let (verdict, mut reason) = super::verdict::decide_verdict(&facts);
+    let (mut verdict, mut reason) = super::verdict::decide_verdict(&facts);
+    let gateways = match &load.fleet {
+        Some(fleet) => {
+            let results = fleet::gateway_results(
+                &scenarios,
+                &facts,
+                &load,
+                fleet,
+                &ctx.options.fleet,
+                &ctx.options.fleet_containers,
+            );
+            (verdict, reason) = fleet::fleet_verdict((verdict, reason), &results);
+            results
+        }
+        None => Vec::new(),
+    };
     if let Some(count) = unserved.filter(|c| *c > 0)
         && verdict != Verdict::InfraError
     {
@@ -295,6 +316,15 @@ pub async fn summarize(ctx: &RunContext, endpoints: &Endpoints, load: LoadOutcom
     summary.reloads = reloads;
     summary.scheduler = facts::scheduler_stats(&load.schedule);
     summary.timeline = load.timeline.samples(seconds, &fetches_per_second);
+    summary.fleet = load.fleet.as_ref().map(|f| {
+        fleet::fleet_stats(
+            &f.collected.spread,
+            gateways.len(),
+            ctx.options.scheduled,
+            &fetches,
+        )
+    });
+    summary.gateways = gateways;
     super::record::fill_derived(
         &mut summary,
         &load.collected,

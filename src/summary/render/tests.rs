@@ -111,6 +111,8 @@ pub(crate) fn sample_summary() -> Summary {
         environment: None,
         time_to_usable: None,
         attempts: None,
+        gateways: Vec::new(),
+        fleet: None,
     }
 }
 
