@@ -29,6 +29,11 @@ pub const IGNORED_KEYS: &[(&str, &str)] = &[
         "only for the Docker socket, which a cluster does not offer",
     ),
     ("profiles", "the runner is a Job, started by applying it"),
+    (
+        "deploy",
+        "replicas are `manifests --gateways`; resources are `--requests`",
+    ),
+    ("scale", "replicas are `manifests --gateways`"),
 ];
 
 /// One environment value, with the variables it was interpolated from (to tell secrets).

@@ -69,7 +69,7 @@ pub struct ManifestsArgs {
     pub stub: bool,
     /// Gateway pods (the StatefulSet's replicas); the runner addresses each one.
     #[arg(long, env = "REPRO_K8S_GATEWAYS", default_value_t = 1,
-          value_parser = clap::value_parser!(u32).range(1..=64))]
+          value_parser = clap::value_parser!(u32).range(1..=crate::runner::options::MAX_FLEET as i64))]
     pub gateways: u32,
     /// Runner shards (the Indexed Job's completions and parallelism); shard K runs every
     /// S-th scenario of the same schedule (`run --shard K/S`).
