@@ -52,7 +52,7 @@ LAST_KEPT_PROJECT = $(shell cat $(RESULTS)/.last-kept-project 2>/dev/null)
 # Compose projects of this checkout are named reload-repro-<CHECKOUT_ID>-… (scripts/repro.sh).
 CHECKOUT_ID := $(shell printf '%s' "$(CURDIR)" | sha256sum | cut -c1-8)
 
-.PHONY: help repro selftest image kit-image images-offline down logs test test-all diff bench
+.PHONY: help repro selftest image kit-image images-offline down logs test test-all diff bench k8s
 
 help: ## Show this help.
 	@echo "reload-repro: reproduce Tyk Gateway reload hangs and compare two gateway builds."
@@ -61,8 +61,8 @@ help: ## Show this help.
 	@echo "  make repro TYK=pr             run against \$$TYK_PR_IMAGE (default tyk-gateway:pr)"
 	@echo "  make diff A=2.9.4 B=pr        compare results/2.9.4 with results/pr"
 	@echo
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) \
-	  | sed -E 's/^([a-z-]+):.*## (.*)/\1\t\2/' | awk -F'\t' '{ printf "  %-16s %s\n", $$1, $$2 }'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) \
+	  | sed -E 's/^([a-z0-9-]+):.*## (.*)/\1\t\2/' | awk -F'\t' '{ printf "  %-16s %s\n", $$1, $$2 }'
 	@echo
 	@echo "Knobs: TYK TYK_IMAGE TYK_PR_IMAGE LABEL RATE DURATION TRIGGER DEADLINE"
 	@echo "       INITIAL_POLICIES WAIT_READY BACKOFF STALL_TIMEOUT RUNS KEEP=1 (leave the stack up)"
@@ -153,3 +153,11 @@ diff: ## Compare the latest set of two labels: make diff A=2.9.4 B=pr (FORCE=1 M
 bench: ## Micro-benchmarks (scripts/bench.sh when present).
 	@if [[ -x scripts/bench.sh ]]; then scripts/bench.sh; \
 	else echo "bench: scripts/bench.sh not written yet; 'cargo bench' runs what exists"; fi
+
+# `make k8s` renders with the checkout's binary (cargo); REPRO_BIN=<path> uses another one.
+k8s: ## Kubernetes manifests from the compose file: results/k8s/reload-repro.yaml (GATEWAYS SHARDS NAMESPACE TYK STUB=1).
+	@if [[ -z "$(STUB)" && -z "$(TYK_IMAGE)" ]]; then \
+	  echo "make k8s: say which gateway (TYK=5.3.0 or TYK_IMAGE=…), or STUB=1 for the kit's stub" >&2; exit 2; fi
+	TYK_IMAGE="$(TYK_IMAGE)" $(or $(REPRO_BIN),cargo run --quiet --) manifests $(if $(STUB),--stub) \
+	  --gateways $(or $(GATEWAYS),1) --shards $(or $(SHARDS),1) --namespace $(or $(NAMESPACE),reload-repro) \
+	  --output $(RESULTS)/k8s/reload-repro.yaml

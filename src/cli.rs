@@ -60,6 +60,9 @@ pub enum Command {
     /// Merge the run directories of the shards of one `run --shard K/N` run into one.
     #[command(after_help = MERGE_EXIT_CODES)]
     Merge(crate::merge::MergeArgs),
+    /// Render Kubernetes manifests (YAML) for the kit from the compose file.
+    #[command(long_about = crate::deploy::MANIFESTS_LONG_ABOUT)]
+    Manifests(crate::deploy::ManifestsArgs),
 }
 
 /// `merge --help`: its exit statuses.
@@ -84,6 +87,7 @@ pub fn main() -> anyhow::Result<ExitCode> {
             Command::Diff(args) => crate::diff::main(args),
             Command::Set(args) => crate::sets::main(args),
             Command::Merge(args) => crate::merge::main(args),
+            Command::Manifests(args) => crate::deploy::main(args),
         }
     })
 }

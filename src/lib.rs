@@ -9,12 +9,14 @@
 //! - [`evidence`]: container logs, image ids and stats collected through the Docker API.
 //! - [`plot`]: SVG plots of runs.
 //! - [`merge`]: the shards of one sharded run combined into one run directory.
+//! - [`deploy`]: Kubernetes manifests rendered from the compose file (`reload-repro manifests`).
 //! - [`sets`]: run sets: the decisions around a series of runs (`reload-repro set`).
 //! - [`protocol`]: wire facts shared by all of them.
 //! - [`cli`], [`telemetry`], [`shutdown`]: shared plumbing.
 
 pub mod cli;
 pub mod dashboard;
+pub mod deploy;
 pub mod diff;
 pub mod evidence;
 pub mod merge;

@@ -8,6 +8,7 @@ mod evidence;
 mod faults;
 mod fleet;
 mod fuzz;
+mod manifests;
 mod run;
 mod shard;
 mod stub;
