@@ -21,7 +21,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use self::check::{ShardRun, check_shards};
+use self::check::{Refusal, ShardRun, check_shards};
 use self::combine::{Merged, ShardData, combine};
 use crate::runner::output::write_atomic;
 use crate::runner::record::Collector;
@@ -51,12 +51,12 @@ pub fn main(args: MergeArgs) -> anyhow::Result<ExitCode> {
 
 /// Merges `run_dirs` into `out`; returns the merged summary. Nothing is left at `out` on error.
 pub fn merge(out: &Path, run_dirs: &[PathBuf]) -> anyhow::Result<crate::summary::Summary> {
-    let refused = |e: String| anyhow::anyhow!("merge refused: {e}; nothing was written");
+    let refused = |e: Refusal| anyhow::anyhow!("merge refused: {e}; nothing was written");
     check_out(out).map_err(refused)?;
     let mut runs = Vec::new();
     for dir in run_dirs {
         let summary = crate::diff::load::read_summary(&dir.join("summary.json"))
-            .map_err(|e| refused(format!("{}: {e}", dir.display())))?;
+            .map_err(|e| refused(Refusal(format!("{}: {e}", dir.display()))))?;
         runs.push(ShardRun {
             dir: dir.clone(),
             summary,
@@ -86,20 +86,20 @@ pub fn merge(out: &Path, run_dirs: &[PathBuf]) -> anyhow::Result<crate::summary:
     Ok(summary)
 }
 
-fn check_out(out: &Path) -> Result<(), String> {
+fn check_out(out: &Path) -> Result<(), Refusal> {
     match fs::read_dir(out) {
         Ok(mut entries) => match entries.next() {
             None => Ok(()),
-            Some(_) => Err(format!(
+            Some(_) => Err(Refusal(format!(
                 "--out {} exists and is not empty: choose a new directory",
                 out.display()
-            )),
+            ))),
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(_) => Err(format!(
+        Err(_) => Err(Refusal(format!(
             "--out {} exists and is not a readable directory: choose a new directory",
             out.display()
-        )),
+        ))),
     }
 }
 
@@ -120,7 +120,7 @@ fn temp_dir(out: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// The shard's scenarios file: a plain name inside its run directory that exists.
-fn scenarios_path(run: &ShardRun) -> Result<PathBuf, String> {
+fn scenarios_path(run: &ShardRun) -> Result<PathBuf, Refusal> {
     let name = &run.summary.files.scenarios;
     let plain = Path::new(name).components().count() == 1
         && matches!(
@@ -129,10 +129,10 @@ fn scenarios_path(run: &ShardRun) -> Result<PathBuf, String> {
         );
     let path = run.dir.join(name);
     if !plain || !path.is_file() {
-        return Err(format!(
+        return Err(Refusal(format!(
             "{}: its scenarios file `{name}` is missing or not a file in the run directory",
             run.name()
-        ));
+        )));
     }
     Ok(path)
 }

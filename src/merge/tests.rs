@@ -35,7 +35,7 @@ fn run(dir: &str, summary: Summary) -> ShardRun {
 }
 
 fn refusal(runs: Vec<ShardRun>) -> String {
-    check_shards(runs).err().unwrap_or_default()
+    check_shards(runs).err().map(|e| e.0).unwrap_or_default()
 }
 
 #[test]

@@ -122,14 +122,25 @@ pub fn exit_code(options: &RunOptions, summaries: &[(RunDir, Summary)]) -> ExitC
 pub async fn run_once(options: &RunOptions) -> anyhow::Result<(RunDir, Summary)> {
     let started_at = Utc::now();
     let dir = RunDir::create(&options.out, &options.label, started_at)?;
-    let endpoints = Endpoints::new(options)?;
     let ctx = RunContext::new(options, &dir, started_at);
 
     if let Some(reason) = &options.record_infra_error {
         let summary = finish::write_run(&ctx, ctx.infra_error(reason.clone()), None).await?;
         return Ok((dir, summary));
     }
-    let evidence = ready::connect_evidence(options).await;
+    let mut evidence = ready::connect_evidence(options).await;
+    // `make repro GATEWAYS=N`: the gateways are the containers of the compose service.
+    let resolved = match fleet_from_compose(options, evidence.as_mut()).await {
+        Ok(resolved) => resolved,
+        Err(e) => {
+            let reason = format!("{e:#}");
+            let summary = finish::write_run(&ctx, ctx.infra_error(reason), evidence).await?;
+            return Ok((dir, summary));
+        }
+    };
+    let options = resolved.as_ref().unwrap_or(options);
+    let ctx = RunContext::new(options, &dir, started_at);
+    let endpoints = Endpoints::new(options)?;
     watch::phase(
         !options.quiet,
         &format!(
@@ -218,6 +229,15 @@ async fn drive_load(
     let container_before = match evidence {
         Some(e) => e.gateway_state().await.ok(),
         None => None,
+    };
+    let fleet_before = match evidence {
+        Some(e) if options.fleet.len() > 1 => e
+            .gateway_states()
+            .await
+            .into_iter()
+            .map(Result::ok)
+            .collect(),
+        _ => Vec::new(),
     };
     let checks = gateway_checks::GatewayChecks::new(options)?;
     let tally = Arc::new(recheck::EndTally::default());
@@ -361,8 +381,8 @@ async fn drive_load(
         },
         None => None,
     };
-    // Per-gateway container evidence comes with compose discovery; none natively.
-    let container_deaths = vec![None; options.fleet.len()];
+    // Per gateway under compose (discovered containers); none natively.
+    let container_deaths = fleet_deaths(options, evidence, &fleet_before).await;
     Ok(LoadOutcome {
         cause: stop.cause().unwrap_or(StopCause::Completed),
         baseline,
@@ -387,6 +407,67 @@ async fn drive_load(
             container_deaths,
         }),
     })
+}
+
+/// How each gateway's container died or restarted during the run, in fleet order (all `None`
+/// without container evidence).
+async fn fleet_deaths(
+    options: &RunOptions,
+    evidence: Option<&crate::evidence::Evidence>,
+    before: &[Option<crate::evidence::gateway_state::GatewayState>],
+) -> Vec<Option<String>> {
+    let mut deaths = vec![None; options.fleet.len()];
+    let Some(e) = evidence.filter(|_| options.fleet.len() > 1 && !before.is_empty()) else {
+        return deaths;
+    };
+    for (i, after) in e.gateway_states().await.into_iter().enumerate() {
+        match after {
+            Ok(after) => {
+                if let Some(slot) = deaths.get_mut(i) {
+                    let was = before.get(i).and_then(Option::as_ref);
+                    *slot = crate::evidence::gateway_state::describe_death(was, &after);
+                }
+            }
+            Err(err) => tracing::warn!("could not inspect gateway container {}: {err:#}", i + 1),
+        }
+    }
+    deaths
+}
+
+/// Under compose with `--gateway-replicas N` > 1: finds the N containers of the gateway
+/// service and returns the options with one gateway per container (`None`: nothing to find).
+async fn fleet_from_compose(
+    options: &RunOptions,
+    evidence: Option<&mut crate::evidence::Evidence>,
+) -> anyhow::Result<Option<RunOptions>> {
+    if options.gateway_replicas <= 1 {
+        return Ok(None);
+    }
+    let replicas = options.gateway_replicas;
+    let Some(evidence) = evidence else {
+        anyhow::bail!(
+            "GATEWAYS={replicas} (--gateway-replicas) finds the gateway containers through the \
+             Docker API, which this runner cannot reach: mount /var/run/docker.sock (compose does) \
+             or give each gateway with --gateway"
+        );
+    };
+    let url = url::Url::parse(&options.gateway)
+        .map_err(|e| anyhow::anyhow!("--gateway {}: {e}", options.gateway))?;
+    let service = url.host_str().unwrap_or("gateway").to_owned();
+    let port = url.port_or_known_default().unwrap_or(8080);
+    let found = evidence
+        .discover_gateways(&service, replicas as usize, options.wait_ready)
+        .await
+        .map_err(|e| e.context(format!("GATEWAYS={replicas}")))?;
+    evidence.set_gateway_containers(&found);
+    let mut resolved = options.clone();
+    resolved.fleet = found
+        .iter()
+        .map(|c| format!("{}://{}:{port}", url.scheme(), c.name))
+        .collect();
+    resolved.fleet_containers = found.iter().map(|c| Some(c.name.clone())).collect();
+    resolved.gateway = resolved.fleet[0].clone();
+    Ok(Some(resolved))
 }
 
 /// One lane per gateway: with one gateway, the run's own clients and records; with several,
