@@ -27,6 +27,10 @@ pub struct GatewayContainer {
     pub id: String,
     /// Compose's container number (label `com.docker.compose.container-number`), when set.
     pub number: Option<u32>,
+    /// Its IP address on the compose project's network (preferred) or its first network, when
+    /// it has one: the address to measure it at. Names are not enough: a long project name
+    /// makes a container name longer than a DNS label may be (63 characters).
+    pub address: Option<String>,
 }
 
 impl GatewayContainer {
@@ -43,10 +47,30 @@ impl GatewayContainer {
             .as_ref()
             .and_then(|l| l.get(CONTAINER_NUMBER_LABEL))
             .and_then(|n| n.trim().parse().ok());
+        let project = c.labels.as_ref().and_then(|l| l.get(PROJECT_LABEL));
+        let networks: Vec<(&String, String)> = c
+            .network_settings
+            .as_ref()
+            .and_then(|n| n.networks.as_ref())
+            .map(|n| {
+                n.iter()
+                    .filter_map(|(name, net)| {
+                        let ip = net.ip_address.as_deref().filter(|ip| !ip.is_empty())?;
+                        Some((name, ip.to_owned()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let address = networks
+            .iter()
+            .find(|(name, _)| project.is_some_and(|p| name.starts_with(p.as_str())))
+            .or(networks.first())
+            .map(|(_, ip)| ip.clone());
         Some(GatewayContainer {
             name,
             id: c.id.clone()?,
             number,
+            address,
         })
     }
 }

@@ -463,7 +463,10 @@ async fn fleet_from_compose(
     let mut resolved = options.clone();
     resolved.fleet = found
         .iter()
-        .map(|c| format!("{}://{}:{port}", url.scheme(), c.name))
+        .map(|c| {
+            let host = c.address.as_deref().unwrap_or(&c.name);
+            format!("{}://{host}:{port}", url.scheme())
+        })
         .collect();
     resolved.fleet_containers = found.iter().map(|c| Some(c.name.clone())).collect();
     resolved.gateway = resolved.fleet[0].clone();

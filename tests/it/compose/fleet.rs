@@ -240,6 +240,12 @@ fn gateways_3_through_repro_sh_gives_a_result_and_evidence_per_gateway() {
     let json = run.summary_json();
     let gateways = json["gateways"].as_array().map(Vec::len);
     assert_eq!(gateways, Some(3), "summary.gateways: {}", json["reason"]);
+    for g in json["gateways"].as_array().into_iter().flatten() {
+        // Each gateway is measured at its own container (named in the result), and passes.
+        let container = g["container"].as_str().unwrap_or_default();
+        assert!(container.contains("gateway"), "{g}");
+        assert_eq!(g["verdict"], "pass", "{g}");
+    }
     let summary = run.summary();
     let env = summary.environment.expect("environment");
     assert_eq!(env.gateways.len(), 3, "{:?}", env.errors);
