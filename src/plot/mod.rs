@@ -101,10 +101,15 @@ pub fn run_plot_files(input: &RunPlotInput<'_>) -> Vec<(&'static str, anyhow::Re
 }
 
 /// The `summary.md` section that shows the plots (Markdown image links, relative paths).
-pub fn markdown_plot_links() -> String {
+pub fn markdown_plot_links(fleet: bool) -> String {
     let mut out = String::from("## Plots\n\n");
     for (file, alt) in RUN_PLOTS {
         out.push_str(&format!("![{alt}]({file})\n\n"));
+    }
+    if fleet {
+        out.push_str(&format!(
+            "![time to a usable key per gateway, and the spread]({PER_GATEWAY_PLOT})\n\n"
+        ));
     }
     out.push_str(&format!(
         "All of it on one page: [{REPORT_HTML}]({REPORT_HTML}).\n"

@@ -216,10 +216,12 @@ fn html_escapes_labels() {
 
 #[test]
 fn markdown_links_every_plot_and_the_report() {
-    let md = markdown_plot_links();
+    let md = markdown_plot_links(false);
     for (file, _) in RUN_PLOTS {
         assert!(md.contains(&format!("]({file})")), "{md}");
     }
+    assert!(!md.contains(PER_GATEWAY_PLOT));
+    assert!(markdown_plot_links(true).contains(&format!("]({PER_GATEWAY_PLOT})")));
     assert!(md.contains("![time to a usable key, all scenarios](time-to-usable.svg)"));
     assert!(md.contains("[report.html](report.html)"));
 }

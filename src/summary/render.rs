@@ -64,7 +64,11 @@ pub fn render_markdown(s: &Summary) -> String {
         f.report, f.report, f.scenarios, f.scenarios, f.fetches, f.fetches
     );
     // The run's plots and report.html (file names owned by the plot module).
-    let _ = write!(md, "\n{}", crate::plot::markdown_plot_links());
+    let _ = write!(
+        md,
+        "\n{}",
+        crate::plot::markdown_plot_links(s.gateways.len() > 1)
+    );
     md
 }
 
