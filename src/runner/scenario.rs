@@ -159,7 +159,9 @@ async fn drive(
         });
         let triggered = tokio::select! {
             t = futures::future::join_all(sends) => t,
-            _ = cancel.cancelled() => return last_look_all(ctx, scheduled, record).await,
+            _ = cancel.cancelled() => {
+                return on_every_gateway(ctx, seq, scheduled, record, Step::LastLook).await;
+            }
         };
         *heard = true;
         for (sent, answered, triggered) in triggered {
@@ -191,38 +193,76 @@ async fn drive(
         }
     }
 
+    on_every_gateway(ctx, seq, scheduled, record, Step::Keys).await
+}
+
+/// What a scenario does on each gateway.
+#[derive(Clone, Copy)]
+enum Step {
+    /// Create the key, retrying.
+    Keys,
+    /// The run stopped before the key creation: the last look only.
+    LastLook,
+}
+
+/// Runs `step` on every gateway: with one, straight into the record's own fields (as a
+/// single-gateway run always did); with several, concurrently, one row per gateway, folded by
+/// [`fleet_outcome`].
+async fn on_every_gateway(
+    ctx: &ScenarioContext,
+    seq: u64,
+    scheduled: Instant,
+    record: &mut ScenarioRecord,
+    step: Step,
+) -> Outcome {
     if let [lane] = ctx.lanes.as_slice() {
-        let mut on = GatewayScenario {
-            attempts: 0,
-            success_ms: None,
-            outcome: Outcome::Outstanding,
-            last_failure_ms: None,
-            last_error: record.last_error.take(),
-        };
-        let outcome = key_loop(ctx, lane, seq, scheduled, &record.policy_id, &mut on).await;
+        let policy = record.policy_id.clone();
+        let on = on_gateway(
+            ctx,
+            lane,
+            seq,
+            scheduled,
+            policy,
+            record.last_error.take(),
+            step,
+        )
+        .await;
         record.attempts = on.attempts;
         record.success_ms = on.success_ms;
         record.last_failure_ms = on.last_failure_ms;
         record.last_error = on.last_error;
-        return outcome;
+        return on.outcome;
     }
-    let loops = ctx.lanes.iter().map(|lane| {
-        let policy = record.policy_id.clone();
-        let last_error = record.last_error.clone();
-        async move {
-            let mut on = GatewayScenario {
-                attempts: 0,
-                success_ms: None,
-                outcome: Outcome::Outstanding,
-                last_failure_ms: None,
-                last_error,
-            };
-            on.outcome = key_loop(ctx, lane, seq, scheduled, &policy, &mut on).await;
-            on
-        }
+    let all = ctx.lanes.iter().map(|lane| {
+        let (policy, last_error) = (record.policy_id.clone(), record.last_error.clone());
+        on_gateway(ctx, lane, seq, scheduled, policy, last_error, step)
     });
-    record.gateways = futures::future::join_all(loops).await;
+    record.gateways = futures::future::join_all(all).await;
     fleet_outcome(record)
+}
+
+/// `step` on one gateway, from a fresh row carrying the error seen so far.
+async fn on_gateway(
+    ctx: &ScenarioContext,
+    lane: &Lane,
+    seq: u64,
+    scheduled: Instant,
+    policy: String,
+    last_error: Option<String>,
+    step: Step,
+) -> GatewayScenario {
+    let mut on = GatewayScenario {
+        attempts: 0,
+        success_ms: None,
+        outcome: Outcome::Outstanding,
+        last_failure_ms: None,
+        last_error,
+    };
+    on.outcome = match step {
+        Step::Keys => key_loop(ctx, lane, seq, scheduled, &policy, &mut on).await,
+        Step::LastLook => last_look(ctx, lane, scheduled, &policy, &mut on).await,
+    };
+    on
 }
 
 /// Folds the per-gateway outcomes into the scenario's own fields: it succeeded once every
@@ -307,48 +347,6 @@ async fn key_loop(
             _ = cancel.cancelled() => return last_look(ctx, lane, scheduled, policy_id, on).await,
         }
     }
-}
-
-/// The run stopped while this scenario waited before its keys were asked for: every gateway
-/// gets its last look (a single gateway: as it always did).
-async fn last_look_all(
-    ctx: &ScenarioContext,
-    scheduled: Instant,
-    record: &mut ScenarioRecord,
-) -> Outcome {
-    if let [lane] = ctx.lanes.as_slice() {
-        let mut on = GatewayScenario {
-            attempts: record.attempts,
-            success_ms: None,
-            outcome: Outcome::Outstanding,
-            last_failure_ms: None,
-            last_error: record.last_error.take(),
-        };
-        let policy = record.policy_id.clone();
-        let outcome = last_look(ctx, lane, scheduled, &policy, &mut on).await;
-        record.attempts = on.attempts;
-        record.success_ms = on.success_ms;
-        record.last_failure_ms = on.last_failure_ms;
-        record.last_error = on.last_error;
-        return outcome;
-    }
-    let looks = ctx.lanes.iter().map(|lane| {
-        let policy = record.policy_id.clone();
-        let last_error = record.last_error.clone();
-        async move {
-            let mut on = GatewayScenario {
-                attempts: 0,
-                success_ms: None,
-                outcome: Outcome::Outstanding,
-                last_failure_ms: None,
-                last_error,
-            };
-            on.outcome = last_look(ctx, lane, scheduled, &policy, &mut on).await;
-            on
-        }
-    });
-    record.gateways = futures::future::join_all(looks).await;
-    fleet_outcome(record)
 }
 
 /// The run stopped while this scenario waited on `lane`: ask once more if the stop cause
