@@ -45,6 +45,25 @@ pub fn redact_url(url: &str) -> String {
     parsed.to_string()
 }
 
+/// `redis://user:secret@host` → `redis://***@host`: the whole userinfo hidden, for a URL whose
+/// user name may itself be sensitive (the stub's Redis). Text that is not a URL is shown
+/// unchanged unless it holds an `@`, then not at all.
+pub fn redact_userinfo(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return if url.contains('@') {
+            "***".to_owned()
+        } else {
+            url.to_owned()
+        };
+    };
+    if parsed.password().is_none() && parsed.username().is_empty() {
+        return url.to_owned();
+    }
+    let _ = parsed.set_password(None);
+    let _ = parsed.set_username("***");
+    parsed.to_string()
+}
+
 /// The secret in a URL's userinfo: the password, or a lone userinfo (see [`redact_url`]); `""`
 /// when there is none.
 pub fn url_password(url: &str) -> String {
@@ -113,6 +132,12 @@ impl std::fmt::Debug for SecretUrl {
 impl From<String> for SecretUrl {
     fn from(value: String) -> Self {
         Self(value)
+    }
+}
+
+impl From<&str> for SecretUrl {
+    fn from(value: &str) -> Self {
+        Self(value.to_owned())
     }
 }
 

@@ -13,7 +13,6 @@ pub mod routes;
 pub mod start;
 pub mod state;
 
-use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -22,6 +21,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use axum::serve::ListenerExt as _;
 use tokio_util::sync::CancellationToken;
+
+use crate::telemetry::{Secret, SecretUrl};
 
 pub use routes::app;
 pub use state::DashboardState;
@@ -46,8 +47,9 @@ pub enum NotifyMode {
     None,
 }
 
-/// Options of `reload-repro dashboard`.
-#[derive(Clone, clap::Args)]
+/// Options of `reload-repro dashboard`. The secrets are [`Secret`]s and the Redis URL a
+/// [`SecretUrl`], so the derived `Debug` never shows them.
+#[derive(Clone, Debug, clap::Args)]
 pub struct DashboardArgs {
     /// Address to listen on (compose passes 0.0.0.0:9000).
     #[arg(long, env = "REPRO_DASHBOARD_LISTEN", default_value = "127.0.0.1:9000")]
@@ -55,7 +57,7 @@ pub struct DashboardArgs {
 
     /// Redis to publish notifications on: the gateway's `storage` Redis.
     #[arg(long, env = "REPRO_REDIS", default_value = "redis://127.0.0.1:6379")]
-    pub redis: String,
+    pub redis: SecretUrl,
 
     /// Node secret the gateway sends as `authorization`; also signs notifications. Never printed.
     #[arg(
@@ -65,7 +67,7 @@ pub struct DashboardArgs {
         hide_default_value = true,
         hide_env_values = true
     )]
-    pub node_secret: String,
+    pub node_secret: Secret,
 
     /// Policies served at startup (the seed's 80,400); the list then grows with every add.
     #[arg(long, env = "REPRO_INITIAL_POLICIES", default_value_t = 80_400)]
@@ -81,26 +83,11 @@ pub struct DashboardArgs {
 
     /// When set, `/repro/*` requests must carry it in the `x-repro-token` header. Never printed.
     #[arg(long, env = "REPRO_ADMIN_TOKEN", hide_env_values = true)]
-    pub admin_token: Option<String>,
+    pub admin_token: Option<Secret>,
 
     /// Policy fetches remembered for `GET /repro/fetches` (oldest dropped first).
     #[arg(long, env = "REPRO_MAX_FETCH_LOG", default_value_t = 100_000)]
     pub max_fetch_log: usize,
-}
-
-impl fmt::Debug for DashboardArgs {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DashboardArgs")
-            .field("listen", &self.listen)
-            .field("redis", &crate::telemetry::redact_url(&self.redis))
-            .field("node_secret", &"***")
-            .field("initial_policies", &self.initial_policies)
-            .field("org_id", &self.org_id)
-            .field("notify", &self.notify)
-            .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
-            .field("max_fetch_log", &self.max_fetch_log)
-            .finish()
-    }
 }
 
 /// Runs the mock until SIGINT or SIGTERM, then drains connections and exits 0.
@@ -129,9 +116,12 @@ pub async fn main(args: DashboardArgs) -> anyhow::Result<ExitCode> {
 pub async fn build_state(args: &DashboardArgs) -> anyhow::Result<DashboardState> {
     let publisher = match args.notify {
         NotifyMode::Redis => {
-            let redis =
-                RedisPublisher::connect(&args.redis, &args.node_secret, REDIS_CONNECT_TIMEOUT)
-                    .await?;
+            let redis = RedisPublisher::connect(
+                args.redis.expose(),
+                args.node_secret.expose(),
+                REDIS_CONNECT_TIMEOUT,
+            )
+            .await?;
             tracing::info!(
                 redis = redis.url(),
                 "Redis answers; adds will publish PolicyChanged"
@@ -158,8 +148,8 @@ pub async fn build_state(args: &DashboardArgs) -> anyhow::Result<DashboardState>
         nonces: NonceBook::new(DEFAULT_NONCE_MEMORY),
         fetch_log: FetchLog::new(args.max_fetch_log),
         publisher,
-        node_secret: args.node_secret.clone(),
-        admin_token: args.admin_token.clone(),
+        node_secret: args.node_secret.expose().to_owned(),
+        admin_token: args.admin_token.as_ref().map(|t| t.expose().to_owned()),
     }))
 }
 

@@ -14,12 +14,12 @@ const SECRET: &str = "test-node-secret";
 fn args(initial_policies: u64, admin_token: Option<&str>) -> DashboardArgs {
     DashboardArgs {
         listen: "127.0.0.1:0".parse().unwrap(),
-        redis: "redis://127.0.0.1:1".into(),
+        redis: "redis://127.0.0.1:1".to_owned().into(),
         node_secret: SECRET.into(),
         initial_policies,
         org_id: "monarch".into(),
         notify: NotifyMode::None,
-        admin_token: admin_token.map(str::to_owned),
+        admin_token: admin_token.map(crate::telemetry::Secret::from),
         max_fetch_log: 100,
     }
 }

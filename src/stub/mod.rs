@@ -28,6 +28,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::telemetry::{Secret, SecretUrl};
+
 pub use cost::{ReloadCost, ReloadWork};
 pub use state::{StubConfig, StubState, StubStats};
 
@@ -72,8 +74,9 @@ Calibrated on real Tyk at the seed load (500/s for 5 s from 80,400 policies, not
   v2.9.4 log volume ~44 MB per run under compose (real 48-58 MB).
 Reloads shorter than the 1 s tick leave idle gaps in which a burst may end and escape the hang.";
 
-/// Options of `stub-gateway`.
-#[derive(Clone, clap::Args)]
+/// Options of `stub-gateway`. The secrets are [`Secret`]s and the Redis URL a [`SecretUrl`],
+/// so the derived `Debug` never shows them.
+#[derive(Clone, Debug, clap::Args)]
 #[command(after_long_help = CALIBRATION_HELP)]
 pub struct StubArgs {
     /// Address the control API listens on.
@@ -84,13 +87,13 @@ pub struct StubArgs {
     pub dashboard: String,
     /// Redis the notifications arrive on (and group reloads are published to).
     #[arg(long, env = "REPRO_REDIS", default_value = "redis://127.0.0.1:6379")]
-    pub redis: String,
+    pub redis: SecretUrl,
     /// Gateway secret: `X-Tyk-Authorization` must equal it on the control API.
     #[arg(long, env = "REPRO_SECRET", default_value = DEFAULT_SECRET, hide_default_value = true, hide_env_values = true)]
-    pub secret: String,
+    pub secret: Secret,
     /// Node secret: sent to the dashboard and used to check notification signatures.
     #[arg(long, env = "REPRO_NODE_SECRET", default_value = DEFAULT_SECRET, hide_default_value = true, hide_env_values = true)]
-    pub node_secret: String,
+    pub node_secret: Secret,
     /// Accept notifications without checking their signature (`allow_insecure_configs`).
     #[arg(long, env = "REPRO_ALLOW_INSECURE")]
     pub allow_insecure: bool,
@@ -138,30 +141,6 @@ pub struct StubArgs {
     pub accept_unknown_policies: bool,
 }
 
-impl std::fmt::Debug for StubArgs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StubArgs")
-            .field("listen", &self.listen)
-            .field("dashboard", &self.dashboard)
-            .field("redis", &self.redis)
-            .field("secret", &"***")
-            .field("node_secret", &"***")
-            .field("allow_insecure", &self.allow_insecure)
-            .field("reload_mode", &self.reload_mode)
-            .field("tick", &self.tick)
-            .field("reload_cost_ms", &self.reload_cost_ms)
-            .field("per_policy_cost_us", &self.per_policy_cost_us)
-            .field("swap_share", &self.swap_share)
-            .field("reload_work", &self.reload_work)
-            .field("no_policy_log", &self.no_policy_log)
-            .field("stall_after_reloads", &self.stall_after_reloads)
-            .field("resubscribe_delay", &self.resubscribe_delay)
-            .field("subscribe_delay", &self.subscribe_delay)
-            .field("accept_unknown_policies", &self.accept_unknown_policies)
-            .finish()
-    }
-}
-
 impl StubArgs {
     /// Checks the options and turns them into the running configuration.
     pub fn to_config(&self) -> anyhow::Result<StubConfig> {
@@ -182,8 +161,8 @@ impl StubArgs {
         }
         Ok(StubConfig {
             mode: self.reload_mode,
-            secret: self.secret.clone().into(),
-            node_secret: self.node_secret.clone().into(),
+            secret: self.secret.clone(),
+            node_secret: self.node_secret.clone(),
             allow_insecure: self.allow_insecure,
             dashboard: self.dashboard.clone(),
             cost: ReloadCost {
@@ -230,7 +209,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let config = args.to_config()?;
-    let publisher = publisher::Publisher::new(&args.redis)?;
+    let publisher = publisher::Publisher::new(args.redis.expose())?;
     publisher.connect().await?;
     let token = CancellationToken::new();
     let state = Arc::new(StubState::new(config, publisher, token.clone())?);

@@ -26,12 +26,7 @@ impl std::fmt::Debug for Publisher {
 
 /// `redis://user:pass@host` → `redis://***@host`: a Redis password never reaches a log.
 fn display_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            format!("{}***{}", &url[..scheme_end + 3], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
+    crate::telemetry::redact_userinfo(url)
 }
 
 impl Publisher {

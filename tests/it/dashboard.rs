@@ -19,7 +19,7 @@ const SECRET: &str = "it-node-secret";
 fn args(redis: &str, notify: NotifyMode) -> DashboardArgs {
     DashboardArgs {
         listen: "127.0.0.1:0".parse().unwrap(),
-        redis: redis.to_owned(),
+        redis: redis.to_owned().into(),
         node_secret: SECRET.into(),
         initial_policies: 100,
         org_id: "monarch".into(),

@@ -94,7 +94,7 @@ fn args(dashboard: &str, redis: &str, mode: ReloadMode) -> StubArgs {
     StubArgs {
         listen: "127.0.0.1:0".parse().unwrap(),
         dashboard: dashboard.to_owned(),
-        redis: redis.to_owned(),
+        redis: redis.to_owned().into(),
         secret: SECRET.into(),
         node_secret: NODE_SECRET.into(),
         allow_insecure: false,

@@ -220,7 +220,7 @@ pub async fn mock_announces_policy_changes_on_containerised_redis() {
 
     let args = DashboardArgs {
         listen: "127.0.0.1:0".parse().unwrap(),
-        redis: url.clone(),
+        redis: url.clone().into(),
         node_secret: NODE_SECRET.into(),
         initial_policies: 10,
         org_id: "monarch".into(),
