@@ -153,20 +153,7 @@ pub fn combine(shards: &[ShardData], fetches: &[FetchRecord]) -> Merged {
 
     let outcomes: Vec<ShardOutcome> = summaries
         .iter()
-        .map(|s| {
-            let info = s.shard.clone().unwrap_or(crate::summary::ShardInfo {
-                index: 0,
-                count: 1,
-                run_id: String::new(),
-            });
-            ShardOutcome {
-                index: info.index,
-                count: info.count,
-                verdict: s.verdict,
-                reason: s.reason.clone(),
-                scenarios: s.scenarios.clone(),
-            }
-        })
+        .map(|s| ShardOutcome::of(s.shard.as_ref(), s.verdict, &s.reason, &s.scenarios))
         .collect();
     (out.verdict, out.reason) = merged_verdict(&outcomes, &out.scenarios);
 

@@ -92,22 +92,7 @@ pub fn merge_fleet(
                 .iter()
                 .zip(&parts)
                 .map(|(s, p)| {
-                    let info = s
-                        .summary
-                        .shard
-                        .clone()
-                        .unwrap_or(crate::summary::ShardInfo {
-                            index: 0,
-                            count: 1,
-                            run_id: String::new(),
-                        });
-                    ShardOutcome {
-                        index: info.index,
-                        count: info.count,
-                        verdict: p.verdict,
-                        reason: p.reason.clone(),
-                        scenarios: p.scenarios.clone(),
-                    }
+                    ShardOutcome::of(s.summary.shard.as_ref(), p.verdict, &p.reason, &p.scenarios)
                 })
                 .collect();
             (result.verdict, result.reason) = merged_verdict(&outcomes, &result.scenarios);

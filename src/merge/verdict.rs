@@ -29,6 +29,25 @@ pub struct ShardOutcome {
     pub scenarios: ScenarioCounts,
 }
 
+impl ShardOutcome {
+    /// The outcome of the shard `shard` names (a run without one counts as shard 0 of 1).
+    pub fn of(
+        shard: Option<&crate::summary::ShardInfo>,
+        verdict: Verdict,
+        reason: &str,
+        scenarios: &ScenarioCounts,
+    ) -> Self {
+        let (index, count) = shard.map_or((0, 1), |s| (s.index, s.count));
+        Self {
+            index,
+            count,
+            verdict,
+            reason: reason.to_owned(),
+            scenarios: scenarios.clone(),
+        }
+    }
+}
+
 /// Higher is more severe.
 fn severity(v: Verdict) -> u8 {
     match v {

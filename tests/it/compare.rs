@@ -263,29 +263,11 @@ fn a_candidate_that_lost_a_fifth_of_its_policies_is_not_improved_although_its_su
     );
 }
 
-/// Stub reload flags of the fleet runs below: cheap sleeping reloads, or a v2.9.4 gateway whose
-/// 6 s reload outlasts the 2 s burst, so it loses the policies added after its first fetch.
-const FLEET_HEALTHY: &[&str] = &[
-    "--reload-mode",
-    "fixed",
-    "--reload-cost-ms",
-    "100",
-    "--per-policy-cost-us",
-    "0",
-    "--reload-work",
-    "sleep",
-];
-const FLEET_LOSES: &[&str] = &[
-    "--reload-mode",
-    "v2.9.4",
-    "--reload-cost-ms",
-    "6000",
-    "--per-policy-cost-us",
-    "0",
-    "--reload-work",
-    "sleep",
-    "--no-policy-log",
-];
+// Stub reload flags of the fleet runs below: cheap sleeping reloads, or a v2.9.4 gateway whose
+// 6 s reload outlasts the 2 s burst, so it loses the policies added after its first fetch.
+use super::support::stack::{
+    FLEET_HEALTHY_STUB as FLEET_HEALTHY, FLEET_LOSING_STUB as FLEET_LOSES,
+};
 
 /// One real run of `label` against stubs with `modes` (one per gateway) on one Redis and mock.
 async fn fleet_run(out: &Path, label: &str, modes: &[&[&str]]) -> reload_repro::summary::Summary {

@@ -10,29 +10,10 @@
 use reload_repro::summary::{Outcome, ScenarioRecord, Verdict};
 
 use super::support::TestRedis;
-use super::support::stack::{Served, read_summary, run_with, start_dashboard, start_stub};
-
-const HEALTHY: &[&str] = &[
-    "--reload-mode",
-    "fixed",
-    "--reload-cost-ms",
-    "100",
-    "--per-policy-cost-us",
-    "0",
-    "--reload-work",
-    "sleep",
-];
-const LOSES_TRIGGERS: &[&str] = &[
-    "--reload-mode",
-    "v2.9.4",
-    "--reload-cost-ms",
-    "6000",
-    "--per-policy-cost-us",
-    "0",
-    "--reload-work",
-    "sleep",
-    "--no-policy-log",
-];
+use super::support::stack::{
+    FLEET_HEALTHY_STUB as HEALTHY, FLEET_LOSING_STUB as LOSES_TRIGGERS, Served, read_summary,
+    run_with, start_dashboard, start_stub,
+};
 
 async fn fleet(redis: &TestRedis, dashboard: &Served, modes: &[&[&str]]) -> Vec<Served> {
     let mut gateways = Vec::new();

@@ -195,17 +195,8 @@ async fn a_shard_whose_partner_never_comes_ends_in_infra_error_naming_the_missin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_shards_of_a_two_gateway_fleet_merge_per_gateway_and_fleet_results() {
     use super::support::TestRedis;
+    use super::support::stack::FLEET_HEALTHY_STUB as HEALTHY;
     use super::support::stack::{start_dashboard, start_stub};
-    const HEALTHY: &[&str] = &[
-        "--reload-mode",
-        "fixed",
-        "--reload-cost-ms",
-        "100",
-        "--per-policy-cost-us",
-        "0",
-        "--reload-work",
-        "sleep",
-    ];
     let redis = TestRedis::start();
     let dashboard = start_dashboard(&redis.url, &[]).await.expect("mock starts");
     let g1 = start_stub(&redis.url, &dashboard.url, HEALTHY)

@@ -85,6 +85,33 @@ pub async fn start_dashboard(redis_url: &str, extra: &[&str]) -> anyhow::Result<
     })
 }
 
+/// Stub flags of the fleet tests: a cheap gateway whose reloads sleep 100 ms (so several stubs
+/// and the runner fit on two cores).
+pub const FLEET_HEALTHY_STUB: &[&str] = &[
+    "--reload-mode",
+    "fixed",
+    "--reload-cost-ms",
+    "100",
+    "--per-policy-cost-us",
+    "0",
+    "--reload-work",
+    "sleep",
+];
+
+/// A v2.9.4 stub whose 6 s reload outlasts a short burst, so it certainly loses the policies
+/// added after its first fetch (see `run.rs`).
+pub const FLEET_LOSING_STUB: &[&str] = &[
+    "--reload-mode",
+    "v2.9.4",
+    "--reload-cost-ms",
+    "6000",
+    "--per-policy-cost-us",
+    "0",
+    "--reload-work",
+    "sleep",
+    "--no-policy-log",
+];
+
 /// Starts the stub gateway against `dashboard_url` with extra flags.
 pub async fn start_stub(
     redis_url: &str,
